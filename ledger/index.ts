@@ -1,0 +1,8 @@
+// The Redis contract shared by the operator and the sidecar.
+export * from './arguments.ts';
+export * from './events.ts';
+export * from './keys.ts';
+export * from './ledger.ts';
+export * from './outcomes.ts';
+export * from './snapshot.ts';
+export { scriptSha, scriptSources, type LedgerClient } from './scripts.ts';

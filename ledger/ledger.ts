@@ -1,0 +1,319 @@
+// The typed Ledger API over one sale: every call is one atomic Lua script (or a read), with its
+// arguments checked before Redis is touched.
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  checkIdempotencyKey,
+  checkNonNegativeInteger,
+  checkOutcome,
+  checkQuantity,
+  checkReservationId,
+  checkSku,
+  checkTtlMs,
+  checkUser,
+  LedgerArgumentError,
+} from './arguments.ts';
+import { formatSaleEvent, type SaleEvent } from './events.ts';
+import { saleKeys, type SaleKeys, type SaleRef } from './keys.ts';
+import {
+  parsePreloadReply,
+  parseReserveReply,
+  parseSettleReply,
+  type PreloadOutcome,
+  type Reservation,
+  type ReserveOutcome,
+  type SettleAction,
+  type SettleOutcome,
+} from './outcomes.ts';
+import { runScript, type LedgerClient } from './scripts.ts';
+import {
+  parseRecord,
+  parseSnapshotReply,
+  type LedgerSnapshot,
+  type ReservationRecord,
+} from './snapshot.ts';
+
+export interface PreloadItem {
+  sku: string;
+  stock: number;
+  perUserLimit: number;
+}
+
+export interface PreloadPlan {
+  /** The FlashSale generation this plan comes from; a ledger never goes back to an older one. */
+  generation: number;
+  window: { startMs: number; endMs: number };
+  /** How long idempotency records outlive the window. */
+  retentionMs: number;
+  items: readonly PreloadItem[];
+  /**
+   * What the caller last saw of this sale's ledger (the operator keeps it in the FlashSale's
+   * status). When given, a ledger that vanished or went back in time is refused, not reloaded.
+   */
+  lastSeen?: { ledgerId: string; seq: number };
+}
+
+export interface ReserveRequest {
+  sku: string;
+  user: string;
+  quantity: number;
+  /** The client's Idempotency-Key: scoped to the user, it names the reservation. */
+  idempotencyKey?: string;
+  /** How long the reservation stays pending before the reaper takes it as in-doubt. */
+  ttlMs: number;
+}
+
+const MAX_STOCK = 1_000_000_000;
+const MAX_PER_USER_LIMIT = 1000;
+const MAX_ITEMS = 100;
+const MAX_GENERATION = Number.MAX_SAFE_INTEGER;
+const MAX_BATCH = 1000;
+const PRELOAD_ATTEMPTS = 5;
+
+/**
+ * The reservation id for a request: derived from (user, Idempotency-Key) so a key is scoped to
+ * its user and a retry lands on the same reservation; random when there is no key.
+ */
+export function reservationIdFor(user: string, idempotencyKey: string | undefined): string {
+  const bytes =
+    idempotencyKey === undefined
+      ? randomBytes(16)
+      : createHash('sha256').update(user).update('\n').update(idempotencyKey).digest();
+  return bytes.subarray(0, 16).toString('base64url');
+}
+
+function checkPlan(plan: PreloadPlan): void {
+  checkNonNegativeInteger(plan.generation, 'generation', MAX_GENERATION);
+  const { startMs, endMs } = plan.window;
+  checkNonNegativeInteger(startMs, 'window.startMs', MAX_GENERATION);
+  checkNonNegativeInteger(endMs, 'window.endMs', MAX_GENERATION);
+  if (endMs <= startMs) throw new LedgerArgumentError('window.endMs', 'must be after startMs');
+  checkNonNegativeInteger(plan.retentionMs, 'retentionMs', MAX_GENERATION);
+  if (plan.items.length === 0 || plan.items.length > MAX_ITEMS) {
+    throw new LedgerArgumentError('items', `must hold 1 to ${MAX_ITEMS} items`);
+  }
+  const seen = new Set<string>();
+  plan.items.forEach((item, i) => {
+    checkSku(item.sku, `items[${i}].sku`);
+    if (seen.has(item.sku)) throw new LedgerArgumentError(`items[${i}].sku`, 'is a duplicate');
+    seen.add(item.sku);
+    checkNonNegativeInteger(item.stock, `items[${i}].stock`, MAX_STOCK);
+    checkNonNegativeInteger(item.perUserLimit, `items[${i}].perUserLimit`, MAX_PER_USER_LIMIT);
+    if (item.perUserLimit < 1) {
+      throw new LedgerArgumentError(`items[${i}].perUserLimit`, 'must be at least 1');
+    }
+  });
+}
+
+function checkReservation(reservation: Reservation): Reservation {
+  return { id: checkReservationId(reservation.id), sku: checkSku(reservation.sku) };
+}
+
+export class SaleLedger {
+  readonly sale: SaleRef;
+  readonly #client: LedgerClient;
+  readonly #keys: SaleKeys;
+
+  constructor(client: LedgerClient, sale: SaleRef) {
+    this.#client = client;
+    this.sale = sale;
+    this.#keys = saleKeys(sale);
+  }
+
+  /** The SKUs the loaded generation holds, in load order. */
+  async skus(): Promise<string[]> {
+    const skus = await this.#client.hget(this.#keys.meta, 'skus');
+    return skus === null || skus === '' ? [] : skus.split(',');
+  }
+
+  /**
+   * Loads a generation of the sale. Idempotent per generation; raising stock adds the difference
+   * to `available`; lowering it below reserved + sold, or removing a SKU with reservations or
+   * sales, is refused (`below-committed`) and changes nothing.
+   */
+  async preload(plan: PreloadPlan): Promise<PreloadOutcome> {
+    checkPlan(plan);
+    const k = this.#keys;
+    for (let attempt = 0; attempt < PRELOAD_ATTEMPTS; attempt++) {
+      const current = await this.skus();
+      const wanted = new Map(plan.items.map((item) => [item.sku, item]));
+      const removed = current.filter((sku) => !wanted.has(sku));
+      const keys = [k.meta];
+      const args: (string | number)[] = [
+        plan.generation,
+        plan.window.startMs,
+        plan.window.endMs,
+        plan.window.endMs + plan.retentionMs,
+        randomBytes(12).toString('base64url'),
+        plan.lastSeen?.ledgerId ?? '',
+        plan.lastSeen?.seq ?? 0,
+        current.join(','),
+        k.events,
+      ];
+      for (const item of plan.items) {
+        keys.push(k.stock(item.sku), k.users(item.sku));
+        args.push(item.sku, item.stock, item.perUserLimit);
+      }
+      for (const sku of removed) {
+        keys.push(k.stock(sku), k.users(sku));
+        args.push(sku, -1, 1);
+      }
+      const outcome = parsePreloadReply(await runScript(this.#client, 'preload', keys, args));
+      if (outcome !== undefined) return outcome;
+    }
+    throw new Error(`preload of ${this.sale.namespace}/${this.sale.name}: SKU set kept changing`);
+  }
+
+  /** Reserves stock for one checkout: one atomic, idempotent Lua call. */
+  async reserve(request: ReserveRequest): Promise<ReserveOutcome> {
+    const sku = checkSku(request.sku);
+    const user = checkUser(request.user);
+    const quantity = checkQuantity(request.quantity);
+    const ttlMs = checkTtlMs(request.ttlMs);
+    const key =
+      request.idempotencyKey === undefined
+        ? undefined
+        : checkIdempotencyKey(request.idempotencyKey);
+    const reservation = { id: reservationIdFor(user, key), sku };
+    const k = this.#keys;
+    const reply = await runScript(
+      this.#client,
+      'reserve',
+      [k.meta, k.stock(sku), k.users(sku), k.orders, k.pending],
+      [reservation.id, sku, user, quantity, ttlMs, k.events],
+    );
+    return parseReserveReply(reply, reservation);
+  }
+
+  /** The shop committed the order: the units are sold. `outcome` is replayed to repeats. */
+  confirm(reservation: Reservation, outcome = ''): Promise<SettleOutcome> {
+    return this.#settle(reservation, 'confirm', outcome);
+  }
+
+  /** The shop did not commit (or was never asked): the units go back on sale. */
+  release(reservation: Reservation, outcome = ''): Promise<SettleOutcome> {
+    return this.#settle(reservation, 'release', outcome);
+  }
+
+  /** The request reached the shop but its answer was lost: hold the units until the shop says. */
+  markInDoubt(reservation: Reservation): Promise<SettleOutcome> {
+    return this.#settle(reservation, 'in-doubt', '');
+  }
+
+  async #settle(
+    reservation: Reservation,
+    action: SettleAction,
+    outcome: string,
+  ): Promise<SettleOutcome> {
+    const { id, sku } = checkReservation(reservation);
+    checkOutcome(outcome);
+    const k = this.#keys;
+    const reply = await runScript(
+      this.#client,
+      'settle',
+      [k.meta, k.stock(sku), k.users(sku), k.orders, k.pending, k.indoubt],
+      [id, sku, action, outcome, k.events],
+    );
+    return parseSettleReply(reply);
+  }
+
+  /**
+   * Moves up to `batch` expired pending reservations to in-doubt and returns them. Run by one
+   * reaper per sale (the operator's leader, or the standalone sidecar holding the reaper lock).
+   */
+  async reap(batch = 100): Promise<Reservation[]> {
+    checkNonNegativeInteger(batch, 'batch', MAX_BATCH);
+    const skus = await this.skus();
+    const k = this.#keys;
+    const reply = await runScript(
+      this.#client,
+      'reap',
+      [k.meta, k.orders, k.pending, k.indoubt, ...skus.map((sku) => k.stock(sku))],
+      [batch, ...skus],
+    );
+    if (!Array.isArray(reply)) throw new Error('unexpected reap reply');
+    const records = await this.#records(reply as string[]);
+    return records.map(({ id, sku }) => ({ id, sku }));
+  }
+
+  /** Up to `limit` in-doubt reservations, for settling with the shop's order-status endpoint. */
+  async inDoubt(limit = 100): Promise<ReservationRecord[]> {
+    checkNonNegativeInteger(limit, 'limit', MAX_BATCH);
+    const [, flat] = await this.#client.hscan(this.#keys.indoubt, 0, 'COUNT', limit);
+    const records: ReservationRecord[] = [];
+    for (let i = 0; i + 1 < flat.length && records.length < limit; i += 2) {
+      records.push(parseRecord(flat[i] ?? '', flat[i + 1] ?? ''));
+    }
+    return records;
+  }
+
+  /** One reservation's record, while the sale's idempotency records are retained. */
+  async record(id: string): Promise<ReservationRecord | undefined> {
+    const [record] = await this.#records([checkReservationId(id)]);
+    return record;
+  }
+
+  async #records(ids: readonly string[]): Promise<ReservationRecord[]> {
+    if (ids.length === 0) return [];
+    const raw = await this.#client.hmget(this.#keys.orders, ...ids);
+    const records: ReservationRecord[] = [];
+    raw.forEach((record, i) => {
+      if (record !== null) records.push(parseRecord(ids[i] ?? '', record));
+    });
+    return records;
+  }
+
+  /** All counts of the sale at one instant; `undefined` when no ledger is loaded. */
+  async snapshot(): Promise<LedgerSnapshot | undefined> {
+    for (let attempt = 0; attempt < PRELOAD_ATTEMPTS; attempt++) {
+      const skus = await this.skus();
+      const k = this.#keys;
+      const raw = await runScript(this.#client, 'snapshot', [k.meta, ...skus.map(k.stock)], []);
+      const snapshot = parseSnapshotReply(raw, skus);
+      const meta = (raw as unknown[][])[0];
+      // A preload between our two calls changed the SKU set: read again.
+      if (snapshot === undefined || meta?.[5] === skus.join(',')) return snapshot;
+    }
+    throw new Error(`snapshot of ${this.sale.namespace}/${this.sale.name}: SKU set kept changing`);
+  }
+
+  /** Records a live sidecar and returns how many are live (each takes 1/n of the rate). */
+  async heartbeat(sidecarId: string, ttlMs: number): Promise<number> {
+    checkReservationId(sidecarId);
+    const live = await runScript(
+      this.#client,
+      'heartbeat',
+      [this.#keys.sidecars],
+      [sidecarId, checkTtlMs(ttlMs)],
+    );
+    return Number(live);
+  }
+
+  async writeConfig(config: unknown): Promise<void> {
+    await this.#client.set(this.#keys.config, JSON.stringify(config));
+    await this.publish({ type: 'config' });
+  }
+
+  async readConfig(): Promise<unknown> {
+    const raw = await this.#client.get(this.#keys.config);
+    return raw === null ? undefined : (JSON.parse(raw) as unknown);
+  }
+
+  async publish(event: SaleEvent): Promise<void> {
+    await this.#client.publish(this.#keys.events, formatSaleEvent(event));
+  }
+
+  /** Removes every key of the sale (the FlashSale's deletionPolicy: Delete). */
+  async destroy(): Promise<void> {
+    const k = this.#keys;
+    const skus = await this.skus();
+    await this.#client.del(
+      k.meta,
+      k.config,
+      k.orders,
+      k.pending,
+      k.indoubt,
+      k.sidecars,
+      ...skus.flatMap((sku) => [k.stock(sku), k.users(sku)]),
+    );
+  }
+}
