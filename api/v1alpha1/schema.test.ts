@@ -79,3 +79,13 @@ test('every rule hangs on a schema node, and its fieldPath names a field below i
     }
   }
 });
+
+test('an object default is complete: the apiserver checks CEL against it as written', () => {
+  const ajv = new Ajv({ strict: false, useDefaults: true });
+  for (const [path, node] of nodes) {
+    if (node.type !== 'object' || node.default === undefined) continue;
+    const filled = structuredClone(node.default);
+    ajv.validate(node, filled);
+    assert.deepEqual(filled, node.default, `${path}: the default leaves nested defaults unfilled`);
+  }
+});

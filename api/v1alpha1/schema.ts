@@ -26,7 +26,11 @@ const headerName = '^[A-Za-z0-9][A-Za-z0-9._-]*$';
 const rfc3339 =
   '^[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,3})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$';
 
-/** Defaults of every optional field, referenced by the schema's `default`s and by withDefaults. */
+/**
+ * Defaults of every optional field, referenced by the schema's `default`s and by withDefaults.
+ * A section's default is the whole defaulted section: the apiserver checks CEL rules against a
+ * default as written, without filling the defaults nested in it.
+ */
 export const specDefaults = {
   perUserLimit: 1,
   valueSource: 'Body',
@@ -195,7 +199,7 @@ const CheckoutSchema = Type.Object(
   },
   {
     description: 'How the sidecar recognises a sale checkout and reads SKU, quantity and user.',
-    default: {},
+    default: specDefaults.checkout,
   },
 );
 
@@ -291,7 +295,7 @@ const BreakerSchema = Type.Object(
   },
   {
     description: 'Circuit breaker in front of the checkout service, per sidecar.',
-    default: {},
+    default: specDefaults.breaker,
   },
 );
 
@@ -315,7 +319,10 @@ const ReservationSchema = Type.Object(
       }),
     ),
   },
-  { description: 'Lifetimes of reservations and idempotency records.', default: {} },
+  {
+    description: 'Lifetimes of reservations and idempotency records.',
+    default: specDefaults.reservation,
+  },
 );
 
 const RedisSchema = Type.Object(
