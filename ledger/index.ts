@@ -6,3 +6,5 @@ export * from './ledger.ts';
 export * from './outcomes.ts';
 export * from './snapshot.ts';
 export { scriptSha, scriptSources, type LedgerClient } from './scripts.ts';
+export * from './plan.ts';
+export * from './reaper.ts';

@@ -20,6 +20,8 @@ export interface SaleKeys {
   indoubt: string;
   /** sorted set: sidecar id by heartbeat expiry */
   sidecars: string;
+  /** string: who runs this sale's reaper (standalone sidecars take turns) */
+  reaperLease: string;
   /** pub/sub channel (not a key): sold-out, restock, config, ended */
   events: string;
   /** hash: total, available, reserved, sold, indoubt, limit */
@@ -37,6 +39,7 @@ export function saleKeys(sale: SaleRef): SaleKeys {
     pending: `${prefix}:pending`,
     indoubt: `${prefix}:indoubt`,
     sidecars: `${prefix}:sidecars`,
+    reaperLease: `${prefix}:reaper`,
     events: `${prefix}:events`,
     stock: (sku) => `${prefix}:stock:${sku}`,
     users: (sku) => `${prefix}:users:${sku}`,

@@ -370,6 +370,7 @@ export function ledgerSuite(label: string, start: () => Promise<SuiteTarget>): v
         });
         assert.deepEqual(await ledger.reserve(request), {
           kind: 'replay',
+          reservation: first.reservation,
           state: 'confirmed',
           outcome: answer,
         });

@@ -288,6 +288,18 @@ export class SaleLedger {
     return Number(live);
   }
 
+  /** Takes or renews the sale's reaper lease for `holder`; true while `holder` holds it. */
+  async holdReaperLease(holder: string, ttlMs: number): Promise<boolean> {
+    checkReservationId(holder);
+    const held = await runScript(
+      this.#client,
+      'lease',
+      [this.#keys.reaperLease],
+      [holder, checkTtlMs(ttlMs)],
+    );
+    return held === 1;
+  }
+
   async writeConfig(config: unknown): Promise<void> {
     await this.#client.set(this.#keys.config, JSON.stringify(config));
     await this.publish({ type: 'config' });
@@ -313,6 +325,7 @@ export class SaleLedger {
       k.pending,
       k.indoubt,
       k.sidecars,
+      k.reaperLease,
       ...skus.flatMap((sku) => [k.stock(sku), k.users(sku)]),
     );
   }

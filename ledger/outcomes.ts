@@ -19,7 +19,12 @@ export type ReserveOutcome =
   /** The same reservation id was used for another SKU, quantity or user. */
   | { kind: 'key-reused'; sku: string; quantity: number }
   /** The same reservation id already finished: the first outcome, replayed. */
-  | { kind: 'replay'; state: 'confirmed' | 'released'; outcome: string | undefined }
+  | {
+      kind: 'replay';
+      reservation: Reservation;
+      state: 'confirmed' | 'released';
+      outcome: string | undefined;
+    }
   | { kind: 'unknown-sku' }
   /** No ledger is loaded for this sale. */
   | { kind: 'no-sale' };
@@ -118,6 +123,7 @@ export function parseReserveReply(raw: unknown, reservation: Reservation): Reser
       const outcome = str('reserve', r, 2);
       return {
         kind: 'replay',
+        reservation,
         state: state('reserve', r, 1, FINISHED),
         outcome: outcome === '' ? undefined : outcome,
       };

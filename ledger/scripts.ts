@@ -14,6 +14,7 @@ export const scriptNames = [
   'preload',
   'snapshot',
   'heartbeat',
+  'lease',
 ] as const;
 export type ScriptName = (typeof scriptNames)[number];
 

@@ -1,0 +1,140 @@
+// flashguard-sidecar: the entrypoint the image runs (compiled) and the demo and tests run.
+import { once } from 'node:events';
+import { hostname } from 'node:os';
+import { loadFlashSaleFile, withDefaults } from '../api/v1alpha1/index.ts';
+import { CheckoutPipeline } from './checkout.ts';
+import { parseConfig, usage } from './config.ts';
+import { SidecarMetrics } from './metrics.ts';
+import { connectRedis } from './redis.ts';
+import { GuardedSale, SaleSync } from './sales.ts';
+import { buildOps, buildProxy } from './server.ts';
+import { ensureLedger, startReaper } from './standalone.ts';
+import { Upstream } from './upstream.ts';
+
+const POLL_MS = 1000;
+const REAPER_INTERVAL_MS = 1000;
+
+const parsed = parseConfig(process.argv.slice(2), process.env, hostname());
+if (!parsed.ok) {
+  for (const error of parsed.errors) console.error(`flashguard-sidecar: ${error}`);
+  console.error(usage);
+  process.exit(2);
+}
+const config = parsed.config;
+
+const loaded = await loadFlashSaleFile(config.saleFile);
+if (!loaded.ok) {
+  for (const { field, message } of loaded.errors) {
+    console.error(`flashguard-sidecar: ${config.saleFile}: ${field}: ${message}`);
+  }
+  process.exit(2);
+}
+const flashSale = loaded.value;
+const settings = withDefaults(flashSale.spec);
+const ref = { namespace: flashSale.metadata.namespace ?? 'default', name: flashSale.metadata.name };
+
+const metrics = new SidecarMetrics();
+const upstream = new Upstream(config.upstream);
+const redis = connectRedis(config.redisUrl);
+const subscriber = connectRedis(config.redisUrl);
+const clock = () => Date.now();
+const sale = new GuardedSale(ref, settings, redis, clock());
+metrics.addSale(
+  sale.label,
+  settings.items.map((i) => i.sku),
+);
+
+const pipeline = new CheckoutPipeline({
+  upstream,
+  metrics,
+  clock,
+  onSettleFailure: (reservation, action, error) => {
+    proxy.log.error(
+      { reservation: reservation.id, action, err: error },
+      'settle failed; the reaper will take it',
+    );
+  },
+});
+const proxy = await buildProxy({
+  upstream: config.upstream,
+  sales: () => [sale],
+  pipeline,
+  logger: {
+    level: config.logLevel,
+    base: { component: 'flashguard-sidecar', sidecar: config.sidecarId },
+  },
+});
+const log = proxy.log;
+redis.on('error', (err: Error) => {
+  log.warn({ err: err.message }, 'redis connection error');
+});
+subscriber.on('error', () => undefined); // reported through the main connection
+
+const sync = new SaleSync([sale], subscriber, {
+  sidecarId: config.sidecarId,
+  pollMs: POLL_MS,
+  clock,
+  metrics,
+  onError: (s, error) => {
+    log.warn({ sale: s.label, err: (error as Error).message }, 'sale sync failed');
+  },
+});
+const ops = buildOps({
+  ready: () => sync.ready(),
+  metrics: async () => ({
+    contentType: metrics.registry.contentType,
+    body: await metrics.registry.metrics(),
+  }),
+});
+await ops.listen(config.metrics);
+log.info({ metrics: config.metrics }, 'ops endpoints listening');
+
+// Redis may not be up yet: keep trying, as Kubernetes would restart us anyway.
+for (;;) {
+  try {
+    if (redis.status !== 'ready') await once(redis, 'ready');
+    if (subscriber.status !== 'ready') await once(subscriber, 'ready');
+    await ensureLedger(sale.ledger, settings);
+    break;
+  } catch (error) {
+    log.error({ err: (error as Error).message }, 'cannot load the sale into the ledger yet');
+    if ((error as Error).name === 'LedgerSetupError') process.exit(1);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+}
+await sync.start();
+const reaper = startReaper(
+  sale.ledger,
+  config.sidecarId,
+  () => sale.settings,
+  REAPER_INTERVAL_MS,
+  (report) => {
+    if (report instanceof Error) log.warn({ err: report.message }, 'reaper round failed');
+    else if (report.expired + report.confirmed + report.released > 0)
+      log.info({ reaper: report }, 'reaper round');
+  },
+);
+await proxy.listen(config.listen);
+log.info(
+  { sale: sale.label, listen: config.listen, upstream: config.upstream },
+  'guarding checkouts',
+);
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log.info({ signal }, 'stopping: draining in-flight checkouts');
+  await proxy.close(); // stops accepting, waits for in-flight requests
+  await pipeline.drain(); // every forwarded reservation settled
+  await reaper.stop();
+  await sync.stop();
+  await ops.close();
+  await upstream.close();
+  redis.disconnect();
+  subscriber.disconnect();
+  log.info('stopped');
+  process.exit(0);
+}
+process.once('SIGTERM', () => void shutdown('SIGTERM'));
+process.once('SIGINT', () => void shutdown('SIGINT'));
