@@ -89,6 +89,12 @@ function killGroup(pid: number): void {
   }
 }
 
+async function distinctFreePorts(count: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < count) ports.add(await freePort());
+  return [...ports];
+}
+
 function tail(path: string, lines = 20): string {
   try {
     return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
@@ -151,7 +157,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   try {
     if (!keep) launch('watchdog', 'bash', [watchdogScript, String(process.pid), dir]);
 
-    const [etcdClient, etcdPeer, apiPort] = [await freePort(), await freePort(), await freePort()];
+    const [etcdClient, etcdPeer, apiPort] = await distinctFreePorts(3);
     const etcdUrl = `http://127.0.0.1:${etcdClient}`;
     const etcd = launch(
       'etcd',
