@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'e2e/k8s/', 'charts/'] },
+  { ignores: ['node_modules/', 'dist/', 'tmp/', 'e2e/k8s/', 'charts/'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

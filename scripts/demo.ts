@@ -7,15 +7,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { CheckoutStats } from '../e2e/demo/checkout-app.ts';
 import { brokenPromises, formatProgress, formatSummary } from '../e2e/demo/report.ts';
 import { demoSaleTemplate, placeDemoSale } from '../e2e/demo/sale-file.ts';
 import { runStorm, type StormProgress } from '../e2e/demo/storm.ts';
 import { ensurePrerequisites, prerequisites } from '../e2e/support/prereqs.ts';
-import { freePort, startProcess, waitFor, type ManagedProcess } from '../e2e/support/process.ts';
-import { startRedis } from '../e2e/support/redis.ts';
 
-const repo = join(import.meta.dirname, '..');
+import { startRedis } from '../e2e/support/redis.ts';
+import { startShop, startSidecar } from '../e2e/support/sidecar.ts';
+
 const usage = `usage: npm run demo [-- options]
   --requests N      checkouts the storm sends (default 10000)
   --users N         distinct shoppers (default 500)
@@ -58,23 +57,6 @@ function parseOptions(): DemoOptions | undefined {
   };
 }
 
-/** Waits for `url` to answer 200; fails at once, naming the log, if `proc` dies first. */
-async function waitForHttp(url: string, proc: ManagedProcess, logFile: string): Promise<void> {
-  const outcome = await waitFor(
-    `${proc.name} at ${url}`,
-    async () => {
-      if (proc.child.exitCode !== null || proc.child.signalCode !== null) return 'exited';
-      const response = await fetch(url, { signal: AbortSignal.timeout(1000) });
-      await response.body?.cancel();
-      return response.status === 200 ? 'ready' : undefined;
-    },
-    { timeoutMs: 20_000, intervalMs: 100 },
-  );
-  if (outcome === 'exited') {
-    throw new Error(`${proc.name} exited (code ${proc.child.exitCode}); see ${logFile}`);
-  }
-}
-
 /** A live progress line: rewritten in place on a terminal, one line a second in a log. */
 function progressReporter(): {
   intervalMs: number;
@@ -108,47 +90,30 @@ async function demo(options: DemoOptions, work: string): Promise<boolean> {
     });
     stops.push(() => redis.destroy());
 
-    const shopPort = await freePort();
-    const shopUrl = `http://127.0.0.1:${shopPort}`;
     const shopLog = join(work, 'checkout-app.log');
-    step(`starting the demo shop on ${shopUrl}`);
-    const shop = startProcess({
-      name: 'demo checkout app',
-      command: process.execPath,
-      args: [join(repo, 'e2e/demo/checkout-app.ts'), '--listen', `127.0.0.1:${shopPort}`],
-      logFile: shopLog,
-    });
+    const shop = await startShop({ logFile: shopLog });
     stops.push(() => shop.stop());
-    await waitForHttp(`${shopUrl}/stats`, shop, shopLog);
+    step(`started the demo shop at ${shop.url}`);
 
     const sale = placeDemoSale(readFileSync(demoSaleTemplate, 'utf8'), {
       nowMs: Date.now(),
       openForMs: 10 * 60_000,
-      shopUrl,
+      shopUrl: shop.url,
     });
     const saleFile = join(work, 'flashsale.yaml');
     writeFileSync(saleFile, sale.yaml);
 
-    let target = shopUrl;
+    let target = shop.url;
     if (options.guarded) {
-      const [port, metricsPort] = [await freePort(), await freePort()];
-      const sidecarLog = join(work, 'sidecar.log');
-      target = `http://127.0.0.1:${port}`;
-      step(`starting the sidecar on ${target} (sale ${sale.name}, metrics on :${metricsPort})`);
-      const sidecar = startProcess({
-        name: 'sidecar',
-        command: process.execPath,
-        args: [
-          join(repo, 'sidecar/main.ts'),
-          ...['--sale', saleFile, '--upstream', shopUrl],
-          ...['--listen', `127.0.0.1:${port}`, '--metrics', `127.0.0.1:${metricsPort}`],
-          ...['--redis', redis.url],
-        ],
-        logFile: sidecarLog,
+      const sidecar = await startSidecar({
+        saleFile,
+        upstream: shop.url,
+        redisUrl: redis.url,
+        dir: work,
       });
-      // Stopped first: SIGTERM lets it drain and settle its reservations.
-      stops.push(() => sidecar.stop('SIGTERM', 10_000));
-      await waitForHttp(`http://127.0.0.1:${metricsPort}/readyz`, sidecar, sidecarLog);
+      stops.push(() => sidecar.stop());
+      target = sidecar.url;
+      step(`started the sidecar at ${target} (sale ${sale.name}, metrics at ${sidecar.opsUrl})`);
     }
 
     const timeoutMs = sale.settings.checkout.upstreamTimeoutMilliseconds + 3000;
@@ -172,14 +137,13 @@ async function demo(options: DemoOptions, work: string): Promise<boolean> {
     });
     progress.end();
 
-    const response = await fetch(`${shopUrl}/stats`);
     const report = {
       saleName: sale.name,
       guarded: options.guarded,
       items: sale.settings.items,
       timeoutMs,
       storm,
-      shop: (await response.json()) as CheckoutStats,
+      shop: await shop.stats(),
     };
     console.log(`\n${formatSummary(report)}`);
     return brokenPromises(report).length === 0;

@@ -2,7 +2,12 @@
 // the guard pipeline first. Routes are matched at request time because a sale's checkout route
 // comes from its settings, which can change while the sidecar runs.
 import replyFrom, { type FastifyReplyFromHooks } from '@fastify/reply-from';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import type { Readable } from 'node:stream';
 import { readBody } from './body.ts';
 import { classify } from './classify.ts';
@@ -35,9 +40,21 @@ function send(reply: FastifyReply, answer: Answer): FastifyReply {
 export async function buildProxy(options: ProxyOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger,
-    disableRequestLogging: true,
+    // A log line per checkout would cost more than the checkout; metrics count them instead.
+    logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+  });
+  // While shutting down, every answer closes its connection, so a keep-alive client that was
+  // in flight when close began does not hold the server open.
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (closing) void reply.header('connection', 'close');
+    done(null, payload);
   });
   // Leave every body unread: pass-through traffic is streamed to the app untouched, and sale
   // checkouts read theirs with their own limit.

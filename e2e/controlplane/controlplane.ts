@@ -89,10 +89,11 @@ function killGroup(pid: number): void {
   }
 }
 
-async function distinctFreePorts(count: number): Promise<number[]> {
+/** Three distinct free ports: etcd's client and peer ports and the apiserver's. */
+async function distinctFreePorts(): Promise<[number, number, number]> {
   const ports = new Set<number>();
-  while (ports.size < count) ports.add(await freePort());
-  return [...ports];
+  while (ports.size < 3) ports.add(await freePort());
+  return [...ports] as [number, number, number];
 }
 
 function tail(path: string, lines = 20): string {
@@ -157,7 +158,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   try {
     if (!keep) launch('watchdog', 'bash', [watchdogScript, String(process.pid), dir]);
 
-    const [etcdClient, etcdPeer, apiPort] = await distinctFreePorts(3);
+    const [etcdClient, etcdPeer, apiPort] = await distinctFreePorts();
     const etcdUrl = `http://127.0.0.1:${etcdClient}`;
     const etcd = launch(
       'etcd',

@@ -136,3 +136,26 @@ export async function waitFor<T>(
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
+
+/** Waits for `url` to answer 200; fails at once, naming the log, if `proc` dies first. */
+export async function waitForHttp(
+  url: string,
+  proc: ManagedProcess,
+  logFile: string | undefined,
+  timeoutMs = 20_000,
+): Promise<void> {
+  const outcome = await waitFor(
+    `${proc.name} at ${url}`,
+    async () => {
+      if (proc.child.exitCode !== null || proc.child.signalCode !== null) return 'exited';
+      const response = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      await response.body?.cancel();
+      return response.status === 200 ? 'ready' : undefined;
+    },
+    { timeoutMs, intervalMs: 100 },
+  );
+  if (outcome === 'exited') {
+    const log = logFile === undefined ? '' : `; see ${logFile}`;
+    throw new Error(`${proc.name} exited (code ${proc.child.exitCode})${log}`);
+  }
+}
