@@ -1,11 +1,10 @@
 // flashguard-sidecar: the entrypoint the image runs (compiled) and the demo and tests run.
-import { once } from 'node:events';
 import { hostname } from 'node:os';
 import { loadFlashSaleFile, withDefaults } from '../api/v1alpha1/index.ts';
 import { CheckoutPipeline } from './checkout.ts';
 import { parseConfig, usage } from './config.ts';
 import { SidecarMetrics } from './metrics.ts';
-import { connectRedis } from './redis.ts';
+import { connectRedis, whenReady } from './redis.ts';
 import { GuardedSale, SaleSync } from './sales.ts';
 import { buildOps, buildProxy } from './server.ts';
 import { ensureLedger, startReaper } from './standalone.ts';
@@ -92,8 +91,8 @@ log.info({ metrics: config.metrics }, 'ops endpoints listening');
 // Redis may not be up yet: keep trying, as Kubernetes would restart us anyway.
 for (;;) {
   try {
-    if (redis.status !== 'ready') await once(redis, 'ready');
-    if (subscriber.status !== 'ready') await once(subscriber, 'ready');
+    await whenReady(redis);
+    await whenReady(subscriber);
     await ensureLedger(sale.ledger, settings);
     break;
   } catch (error) {
