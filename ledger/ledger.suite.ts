@@ -378,6 +378,7 @@ export function ledgerSuite(label: string, start: () => Promise<SuiteTarget>): v
         await ledger.release(second);
         assert.deepEqual(await ledger.reserve({ ...request, quantity: 1, idempotencyKey: 'k2' }), {
           kind: 'replay',
+          reservation: second,
           state: 'released',
           outcome: undefined,
         });

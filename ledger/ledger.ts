@@ -300,9 +300,9 @@ export class SaleLedger {
     return held === 1;
   }
 
+  /** Stores the sale's published settings and announces them, atomically. */
   async writeConfig(config: unknown): Promise<void> {
-    await this.#client.set(this.#keys.config, JSON.stringify(config));
-    await this.publish({ type: 'config' });
+    await this.#announce({ type: 'config' }, JSON.stringify(config));
   }
 
   async readConfig(): Promise<unknown> {
@@ -311,7 +311,17 @@ export class SaleLedger {
   }
 
   async publish(event: SaleEvent): Promise<void> {
-    await this.#client.publish(this.#keys.events, formatSaleEvent(event));
+    await this.#announce(event, '');
+  }
+
+  async #announce(event: SaleEvent, config: string): Promise<void> {
+    const k = this.#keys;
+    await runScript(
+      this.#client,
+      'announce',
+      [k.config],
+      [k.events, formatSaleEvent(event), config],
+    );
   }
 
   /** Removes every key of the sale (the FlashSale's deletionPolicy: Delete). */

@@ -15,6 +15,7 @@ export const scriptNames = [
   'snapshot',
   'heartbeat',
   'lease',
+  'announce',
 ] as const;
 export type ScriptName = (typeof scriptNames)[number];
 
