@@ -84,10 +84,6 @@ async function demo(options: DemoOptions, work: string): Promise<boolean> {
     ensurePrerequisites([prerequisites.redisServer, prerequisites.redisCli]);
     const redis = await startRedis();
     step(`started Redis at ${redis.url}`);
-    // Ctrl-C ends us at once (e2e/support/process.ts kills the children); tidy its data too.
-    process.on('exit', () => {
-      rmSync(redis.dir, { recursive: true, force: true });
-    });
     stops.push(() => redis.destroy());
 
     const shopLog = join(work, 'checkout-app.log');

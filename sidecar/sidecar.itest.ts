@@ -507,7 +507,9 @@ test('the standalone loader rejects every invalid FlashSale, naming its field', 
       child.stderr.on('data', (d: Buffer) => {
         stderr += d.toString();
       });
-      child.on('exit', (code) => { resolve({ code, stderr }); });
+      child.on('exit', (code) => {
+        resolve({ code, stderr });
+      });
     });
   for (let i = 0; i < cases.length; i += 6) {
     await Promise.all(

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -81,10 +81,14 @@ test('a rule error carries the line of the field it names', () => {
 
 test('loadFlashSaleFile reads a file; a missing file throws', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'flashguard-'));
-  const path = join(dir, 'sale.yaml');
-  writeFileSync(path, stringify(minimalSale()));
-  const result = await loadFlashSaleFile(path);
-  assert.ok(result.ok);
-  assert.equal(result.value.metadata.name, 'test-sale');
-  await assert.rejects(loadFlashSaleFile(join(dir, 'missing.yaml')), { code: 'ENOENT' });
+  try {
+    const path = join(dir, 'sale.yaml');
+    writeFileSync(path, stringify(minimalSale()));
+    const result = await loadFlashSaleFile(path);
+    assert.ok(result.ok);
+    assert.equal(result.value.metadata.name, 'test-sale');
+    await assert.rejects(loadFlashSaleFile(join(dir, 'missing.yaml')), { code: 'ENOENT' });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -2,13 +2,18 @@
 // etcd, kube-apiserver and (when asked) kube-controller-manager from e2e/k8s's build, with a
 // throwaway PKI, all in one temporary directory that is removed when the control plane stops
 // or the test process ends, however it ends.
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { ensurePrerequisites, prerequisites } from '../support/prereqs.ts';
-import { freePort, startProcess, waitFor, type ManagedProcess } from '../support/process.ts';
+import {
+  freePort,
+  removeOnExit,
+  startProcess,
+  waitFor,
+  type ManagedProcess,
+} from '../support/process.ts';
 import { ensureBinaries, type Binaries } from './binaries.ts';
 import {
   createCertificateAuthority,
@@ -21,8 +26,6 @@ import { runCommand, type CommandResult, type RunOptions } from './commands.ts';
 import { apiServerArgs, controllerManagerArgs, etcdArgs } from './components.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
 import { httpsGet, type ClientTls } from './probe.ts';
-
-const watchdogScript = join(dirname(fileURLToPath(import.meta.url)), 'watchdog.sh');
 
 export interface ControlPlaneOptions {
   /** Also run kube-controller-manager (Deployments make ReplicaSets and Pods, GC works). */
@@ -61,34 +64,6 @@ export interface ControlPlane {
 
 const apiServerReadyTimeoutMs = 60_000;
 
-// Control planes whose directory the exit hook must remove. The hook kills their process
-// groups first: process.ts's own hook may run after ours, and etcd writing into a directory
-// being removed would make the removal fail.
-const open = new Map<string, () => number[]>();
-let exitHookInstalled = false;
-function removeOnExit(dir: string, pids: () => number[], keep: boolean): void {
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.on('exit', () => {
-      for (const [path, livePids] of open) {
-        for (const pid of livePids()) killGroup(pid);
-        if (process.env.FLASHGUARD_KEEP_TESTBED !== '1') {
-          rmSync(path, { recursive: true, force: true, maxRetries: 3 });
-        }
-      }
-    });
-  }
-  if (!keep) open.set(dir, pids);
-}
-
-function killGroup(pid: number): void {
-  try {
-    process.kill(-pid, 'SIGKILL');
-  } catch {
-    // Already gone.
-  }
-}
-
 /** Three distinct free ports: etcd's client and peer ports and the apiserver's. */
 async function distinctFreePorts(): Promise<[number, number, number]> {
   const ports = new Set<number>();
@@ -117,25 +92,14 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   mkdirSync(logs);
   mkdirSync(pki);
   const running = new Map<string, ManagedProcess>();
-  const livePids = (): number[] => [...running.values()].map((p) => p.pid);
-  removeOnExit(dir, livePids, keep);
-
-  // The watchdog's list of process groups, rewritten whole so it never names a dead group
-  // whose id the kernel may have handed to someone else.
-  const recordPids = (): void => {
-    const ids = [...running.entries()]
-      .filter(([name]) => name !== 'watchdog')
-      .map(([, p]) => p.pid);
-    writeFileSync(join(dir, 'pgids.tmp'), ids.map((pid) => `${pid}\n`).join(''));
-    renameSync(join(dir, 'pgids.tmp'), join(dir, 'pgids'));
-  };
+  // process.ts kills the components on any exit, a SIGKILL included; this is for their folder.
+  const forgetDir = keep ? () => undefined : removeOnExit(dir);
   const launch = (name: string, command: string, args: readonly string[]): ManagedProcess => {
     const proc = startProcess({ name, command, args, logFile: join(logs, `${name}.log`) });
     running.set(name, proc);
     void proc.exited.then(() => {
       if (running.get(name) === proc) running.delete(name);
     });
-    recordPids();
     return proc;
   };
   const halt = async (name: string, graceMs: number): Promise<void> => {
@@ -143,21 +107,17 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     if (proc === undefined) return;
     await proc.stop('SIGTERM', graceMs);
     running.delete(name);
-    recordPids();
   };
 
   const stopAll = async (): Promise<void> => {
     await halt('kube-controller-manager', 5_000);
     await halt('kube-apiserver', 10_000);
     await halt('etcd', 5_000);
-    await halt('watchdog', 1_000);
-    open.delete(dir);
+    forgetDir();
     if (!keep) rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
   };
 
   try {
-    if (!keep) launch('watchdog', 'bash', [watchdogScript, String(process.pid), dir]);
-
     const [etcdClient, etcdPeer, apiPort] = await distinctFreePorts();
     const etcdUrl = `http://127.0.0.1:${etcdClient}`;
     const etcd = launch(

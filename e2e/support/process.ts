@@ -1,10 +1,13 @@
 // Child processes for tests, benchmarks and the demo. Every child runs in its own process group
-// and is killed when this process exits for any reason we can observe, so a failing test never
-// leaves a redis-server or kube-apiserver behind.
+// and is killed when this process exits, so a failing test never leaves a redis-server or a
+// kube-apiserver behind. Exits that run no hook (SIGKILL, an OOM kill) are covered by a watchdog
+// (watchdog.sh) that outlives us and kills the groups it was told about.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export interface ManagedProcess {
   readonly name: string;
@@ -27,6 +30,8 @@ export interface StartOptions {
 }
 
 const live = new Set<ManagedProcess>();
+const dirsToRemove = new Set<string>();
+let watchdog: { dir: string; pid: number } | undefined;
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {
   try {
@@ -36,12 +41,60 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
+function writeWhole(path: string, lines: Iterable<string | number>): void {
+  writeFileSync(`${path}.tmp`, [...lines].map((line) => `${line}\n`).join(''));
+  renameSync(`${path}.tmp`, path);
+}
+
+/**
+ * Tells the watchdog what to clean up. Rewritten whole on every change, so it never names a
+ * dead group whose id the kernel may since have given to someone else.
+ */
+function briefWatchdog(): void {
+  if (watchdog === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), 'flashguard-watchdog-'));
+    const child = spawn(
+      'bash',
+      [join(import.meta.dirname, 'watchdog.sh'), String(process.pid), dir],
+      {
+        detached: true,
+        stdio: 'ignore',
+      },
+    );
+    child.unref();
+    if (child.pid === undefined) throw new Error('could not start the watchdog');
+    watchdog = { dir, pid: child.pid };
+  }
+  writeWhole(
+    join(watchdog.dir, 'pgids'),
+    [...live].map((p) => p.pid),
+  );
+  writeWhole(join(watchdog.dir, 'dirs'), dirsToRemove);
+}
+
+/** Removes `dir` when this process exits, however it exits; call the result to stop that. */
+export function removeOnExit(dir: string): () => void {
+  installExitHooks();
+  dirsToRemove.add(dir);
+  briefWatchdog();
+  return () => {
+    dirsToRemove.delete(dir);
+    briefWatchdog();
+  };
+}
+
 let exitHooksInstalled = false;
 function installExitHooks(): void {
   if (exitHooksInstalled) return;
   exitHooksInstalled = true;
   process.on('exit', () => {
+    // Groups first: a process still writing into a folder would make its removal fail.
     for (const p of live) killGroup(p.pid, 'SIGKILL');
+    for (const dir of dirsToRemove) rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+    if (watchdog !== undefined) {
+      killGroup(watchdog.pid, 'SIGKILL');
+      rmSync(watchdog.dir, { recursive: true, force: true });
+    }
   });
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(signal, () => {
@@ -85,6 +138,7 @@ export function startProcess(options: StartOptions): ManagedProcess {
     async stop(signal = 'SIGTERM', graceMs = 5000) {
       if (child.exitCode !== null || child.signalCode !== null) {
         live.delete(managed);
+        briefWatchdog();
         return;
       }
       killGroup(pid, signal);
@@ -96,10 +150,15 @@ export function startProcess(options: StartOptions): ManagedProcess {
       // Grandchildren share the group; make sure none outlive the leader.
       killGroup(pid, 'SIGKILL');
       live.delete(managed);
+      briefWatchdog();
     },
   };
-  void exited.then(() => live.delete(managed));
+  void exited.then(() => {
+    live.delete(managed);
+    briefWatchdog();
+  });
   live.add(managed);
+  briefWatchdog();
   return managed;
 }
 

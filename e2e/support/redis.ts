@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ensurePrerequisites, prerequisites } from './prereqs.ts';
-import { freePort, startProcess, waitFor, type ManagedProcess } from './process.ts';
+import { freePort, removeOnExit, startProcess, waitFor, type ManagedProcess } from './process.ts';
 
 const run = promisify(execFile);
 
@@ -39,6 +39,7 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
   ensurePrerequisites([prerequisites.redisServer, prerequisites.redisCli]);
   const port = options.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'flashguard-redis-'));
+  const forgetDir = removeOnExit(dir);
   let proc: ManagedProcess | undefined;
 
   const start = async (): Promise<void> => {
@@ -83,6 +84,7 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
     start,
     async destroy() {
       await proc?.stop('SIGKILL');
+      forgetDir();
       rmSync(dir, { recursive: true, force: true });
     },
   };

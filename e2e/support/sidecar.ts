@@ -6,7 +6,13 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { CheckoutStats } from '../demo/checkout-app.ts';
 import type { Faults } from '../demo/faults.ts';
-import { freePort, startProcess, waitForHttp, type ManagedProcess } from './process.ts';
+import {
+  freePort,
+  removeOnExit,
+  startProcess,
+  waitForHttp,
+  type ManagedProcess,
+} from './process.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const node = process.execPath;
@@ -58,8 +64,8 @@ export interface SidecarOptions {
 
 /** A standalone sidecar as the image runs it; resolves once it is ready. */
 export async function startSidecar(options: SidecarOptions): Promise<RunningSidecar> {
-  const ownDir = options.dir === undefined;
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'flashguard-sidecar-'));
+  const forgetDir = options.dir === undefined ? removeOnExit(dir) : undefined;
   let saleFile = options.saleFile;
   if (saleFile === undefined) {
     if (options.sale === undefined) throw new Error('startSidecar needs sale or saleFile');
@@ -89,7 +95,10 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
     async stop(signal = 'SIGTERM') {
       // SIGTERM lets it drain and settle its reservations.
       await proc.stop(signal, 10_000);
-      if (ownDir) rmSync(dir, { recursive: true, force: true });
+      if (forgetDir !== undefined) {
+        forgetDir();
+        rmSync(dir, { recursive: true, force: true });
+      }
     },
   };
 }
