@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import {
   invariantViolations,
   LedgerArgumentError,
+  reapOnce,
   SaleLedger,
   saleKeys,
   subscribeSaleEvents,
@@ -16,6 +17,7 @@ import {
   type Reservation,
   type SaleEvent,
   type SaleRef,
+  type ShopAnswer,
 } from './index.ts';
 
 export interface SuiteTarget {
@@ -517,6 +519,36 @@ export function ledgerSuite(label: string, start: () => Promise<SuiteTarget>): v
           from: 'in-doubt',
           to: 'confirmed',
         });
+      });
+    });
+
+    test('a reaper round settles in-doubt reservations by what the shop says', async () => {
+      const ledger = new SaleLedger(client, newSale());
+      await ledger.preload(plan([{ sku: 'a', stock: 9, perUserLimit: 9 }]));
+      const answers = new Map<string, ShopAnswer>();
+      for (const answer of ['committed', 'committed', 'not-committed', 'unknown'] as const) {
+        const r = await reserved(ledger, 'a', 'u');
+        await ledger.markInDoubt(r);
+        answers.set(r.id, answer);
+      }
+      const endpoint = { url: 'http://unused/{reservation}', timeoutMilliseconds: 100 };
+      const report = await reapOnce(ledger, endpoint, 100, (id) =>
+        Promise.resolve(answers.get(id) ?? 'unknown'),
+      );
+      assert.deepEqual(report, { expired: 0, confirmed: 2, released: 1, unresolved: 1 });
+      assert.deepEqual(await counts(ledger, 'a'), {
+        total: 9,
+        available: 6,
+        reserved: 1,
+        sold: 2,
+        inDoubt: 1,
+      });
+      // Without an order-status endpoint nothing is settled: held, never released blindly.
+      assert.deepEqual(await reapOnce(ledger, null), {
+        expired: 0,
+        confirmed: 0,
+        released: 0,
+        unresolved: 1,
       });
     });
 

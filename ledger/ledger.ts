@@ -235,12 +235,20 @@ export class SaleLedger {
     return records.map(({ id, sku }) => ({ id, sku }));
   }
 
-  /** Up to `limit` in-doubt reservations, for settling with the shop's order-status endpoint. */
+  /**
+   * Up to `limit` in-doubt reservations, for settling with the shop's order-status endpoint. A
+   * random sample, so reservations the shop cannot answer for yet never starve the others.
+   */
   async inDoubt(limit = 100): Promise<ReservationRecord[]> {
     checkNonNegativeInteger(limit, 'limit', MAX_BATCH);
-    const [, flat] = await this.#client.hscan(this.#keys.indoubt, 0, 'COUNT', limit);
+    if (limit === 0) return [];
+    const flat = (await this.#client.hrandfield(
+      this.#keys.indoubt,
+      limit,
+      'WITHVALUES',
+    )) as string[];
     const records: ReservationRecord[] = [];
-    for (let i = 0; i + 1 < flat.length && records.length < limit; i += 2) {
+    for (let i = 0; i + 1 < flat.length; i += 2) {
       records.push(parseRecord(flat[i] ?? '', flat[i + 1] ?? ''));
     }
     return records;

@@ -13,6 +13,8 @@ export interface OrderStatusEndpoint {
 
 export type ShopAnswer = 'committed' | 'not-committed' | 'unknown';
 
+const SHOP_QUESTIONS_AT_ONCE = 8;
+
 /** The shop's contract: 200 = committed, 404 = not committed, anything else = ask again later. */
 export function shopAnswerFor(status: number): ShopAnswer {
   if (status === 200) return 'committed';
@@ -60,7 +62,7 @@ export async function reapOnce(
     report.unresolved = inDoubt.length;
     return report;
   }
-  for (const record of inDoubt) {
+  const settle = async (record: ReservationRecord): Promise<void> => {
     const answer = await ask(record.id);
     const reservation = { id: record.id, sku: record.sku };
     if (answer === 'committed' && (await ledger.confirm(reservation)).kind === 'settled') {
@@ -73,6 +75,10 @@ export async function reapOnce(
     } else {
       report.unresolved += 1;
     }
+  };
+  // A few questions at a time: a slow shop must not stretch a round to batch × timeout.
+  for (let i = 0; i < inDoubt.length; i += SHOP_QUESTIONS_AT_ONCE) {
+    await Promise.all(inDoubt.slice(i, i + SHOP_QUESTIONS_AT_ONCE).map(settle));
   }
   return report;
 }

@@ -97,7 +97,7 @@ export function decodeReplay(
   }
 }
 
-/** Everything but `reserved` ends the checkout here, with this answer. */
+/** Everything but `reserved` ends the checkout here, with this answer (a replay included). */
 export function answerForReserve(outcome: ReserveOutcome, sku: string): Answer | undefined {
   switch (outcome.kind) {
     case 'reserved':
@@ -149,7 +149,7 @@ export function answerForReserve(outcome: ReserveOutcome, sku: string): Answer |
         }),
       );
     case 'replay':
-      return undefined; // needs the reservation id: see CheckoutPipeline
+      return decodeReplay(outcome.state, outcome.outcome, outcome.reservation.id);
     case 'unknown-sku':
     case 'no-sale':
       return problemAnswer(
@@ -257,14 +257,13 @@ export class CheckoutPipeline {
         problem('ledger-unavailable', 'the stock ledger cannot be reached; retry shortly', {}, 1),
       );
     }
-    if (reserved.kind !== 'reserved') {
+    const refused = answerForReserve(reserved, sku);
+    if (refused !== undefined) {
       sale.breaker.cancel(this.#options.clock());
       if (reserved.kind === 'sold-out' && reserved.available === 0) sale.soldOut.add(sku);
-      if (reserved.kind === 'replay') {
-        return decodeReplay(reserved.state, reserved.outcome, reserved.reservation.id);
-      }
-      return answerForReserve(reserved, sku) as Answer;
+      return refused;
     }
+    if (reserved.kind !== 'reserved') throw new Error(`unhandled reserve outcome ${reserved.kind}`);
     if (reserved.available === 0) sale.soldOut.add(sku);
     return this.#forward(checkout, request, reserved.reservation);
   }
