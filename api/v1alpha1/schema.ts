@@ -20,9 +20,9 @@ export const conditionStatuses = ['True', 'False', 'Unknown'] as const;
 const dns1123Label = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 const dns1123Subdomain = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 const headerName = '^[A-Za-z0-9][A-Za-z0-9._-]*$';
-// `format: date-time` alone lets the apiserver accept times without a zone; the pattern
-// insists on an explicit Z or offset so every reader gets the same instant, and on at most
-// millisecond precision so comparing epoch milliseconds in code agrees with CEL's timestamps.
+// Beside `format: date-time`, the pattern insists on an explicit Z or offset (Ajv's format and
+// the apiserver's need not agree on zoneless times) and on at most millisecond precision, so
+// comparing epoch milliseconds in code agrees with CEL's timestamps.
 const rfc3339 =
   '^[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,3})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$';
 

@@ -140,3 +140,18 @@ test('a status written by the operator validates too', () => {
     ['status.phase'],
   );
 });
+
+test('null on an optional field means its default, as the apiserver reads it', () => {
+  const withNulls = minimalSale() as unknown as { spec: Record<string, unknown> };
+  Object.assign(withNulls.spec, { checkout: null, breaker: null, deletionPolicy: null });
+  const plain = validateFlashSale(minimalSale());
+  const nulled = validateFlashSale(withNulls);
+  assert.ok(plain.ok && nulled.ok, JSON.stringify(nulled));
+  assert.deepEqual(nulled.settings, plain.settings);
+  // A required section is still required when null.
+  Object.assign(withNulls.spec, { limits: null });
+  assert.deepEqual(
+    errorsOf(withNulls).map((e) => e.field),
+    ['spec.limits'],
+  );
+});

@@ -39,9 +39,23 @@ const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict:
 ajvFormats.default(ajv, ['date-time']);
 const schemaCheck = ajv.compile<FlashSale>(closeObjects(plainSchema(FlashSaleSchema)));
 
+/**
+ * A copy without null-valued properties. No FlashSale field is nullable, and the apiserver drops
+ * such nulls before defaulting (`checkout:` with nothing after it means "the defaults"), so we do.
+ */
+function withoutNulls(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutNulls);
+  if (typeof value !== 'object' || value === null) return value;
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([, v]) => v !== null)
+      .map(([k, v]) => [k, withoutNulls(v)]),
+  );
+}
+
 /** Validates a whole FlashSale (defaults applied to a copy, as the apiserver would); pure. */
 export function validateFlashSale(obj: unknown): ValidationResult {
-  const value: unknown = structuredClone(obj);
+  const value: unknown = withoutNulls(obj);
   if (!schemaCheck(value)) {
     return { ok: false, errors: schemaErrors((schemaCheck.errors ?? []) as DefinedError[]) };
   }
