@@ -7,7 +7,7 @@ import { SidecarMetrics } from './metrics.ts';
 import { connectRedis, whenReady } from './redis.ts';
 import { GuardedSale, SaleSync } from './sales.ts';
 import { buildOps, buildProxy } from './server.ts';
-import { ensureLedger, startReaper } from './standalone.ts';
+import { ensureLedger, startReaper, type ReaperLoop } from './standalone.ts';
 import { Upstream } from './upstream.ts';
 
 const POLL_MS = 1000;
@@ -85,11 +85,34 @@ const ops = buildOps({
     body: await metrics.registry.metrics(),
   }),
 });
+let stopping = false;
+// Read through a function: a signal can set it during any await below.
+const isStopping = () => stopping;
+let reaper: ReaperLoop | undefined;
+// Registered before startup so a stop while Redis is still unreachable is a clean one too.
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log.info({ signal }, 'stopping: draining in-flight checkouts');
+  await proxy.close(); // stops accepting, waits for in-flight requests
+  await pipeline.drain(); // every forwarded reservation settled
+  await reaper?.stop();
+  await sync.stop();
+  await ops.close();
+  await upstream.close();
+  redis.disconnect();
+  subscriber.disconnect();
+  log.info('stopped');
+  process.exit(0);
+}
+process.once('SIGTERM', () => void shutdown('SIGTERM'));
+process.once('SIGINT', () => void shutdown('SIGINT'));
+
 await ops.listen(config.metrics);
 log.info({ metrics: config.metrics }, 'ops endpoints listening');
 
 // Redis may not be up yet: keep trying, as Kubernetes would restart us anyway.
-for (;;) {
+while (!isStopping()) {
   try {
     await whenReady(redis);
     await whenReady(subscriber);
@@ -101,39 +124,22 @@ for (;;) {
     await new Promise((resolve) => setTimeout(resolve, 1000));
   }
 }
-await sync.start();
-const reaper = startReaper(
-  sale.ledger,
-  config.sidecarId,
-  () => sale.settings,
-  REAPER_INTERVAL_MS,
-  (report) => {
-    if (report instanceof Error) log.warn({ err: report.message }, 'reaper round failed');
-    else if (report.expired + report.confirmed + report.released > 0)
-      log.info({ reaper: report }, 'reaper round');
-  },
-);
-await proxy.listen(config.listen);
-log.info(
-  { sale: sale.label, listen: config.listen, upstream: config.upstream },
-  'guarding checkouts',
-);
-
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  log.info({ signal }, 'stopping: draining in-flight checkouts');
-  await proxy.close(); // stops accepting, waits for in-flight requests
-  await pipeline.drain(); // every forwarded reservation settled
-  await reaper.stop();
-  await sync.stop();
-  await ops.close();
-  await upstream.close();
-  redis.disconnect();
-  subscriber.disconnect();
-  log.info('stopped');
-  process.exit(0);
+if (!isStopping()) {
+  await sync.start();
+  reaper = startReaper(
+    sale.ledger,
+    config.sidecarId,
+    () => sale.settings,
+    REAPER_INTERVAL_MS,
+    (report) => {
+      if (report instanceof Error) log.warn({ err: report.message }, 'reaper round failed');
+      else if (report.expired + report.confirmed + report.released > 0)
+        log.info({ reaper: report }, 'reaper round');
+    },
+  );
+  await proxy.listen(config.listen);
+  log.info(
+    { sale: sale.label, listen: config.listen, upstream: config.upstream },
+    'guarding checkouts',
+  );
 }
-process.once('SIGTERM', () => void shutdown('SIGTERM'));
-process.once('SIGINT', () => void shutdown('SIGINT'));
