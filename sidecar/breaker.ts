@@ -3,16 +3,10 @@
 // then lets a few trial calls through (half-open) and closes or opens again on their result.
 // Written here because opossum (the usual Node breaker) has no slow-call rule and no bounded
 // half-open permits; the rules follow resilience4j's. Pure: time is an argument.
+import type { SaleSettings } from '../api/v1alpha1/index.ts';
 
-export interface BreakerSettings {
-  failureRatePercent: number;
-  slowCallRatePercent: number;
-  slowCallMilliseconds: number;
-  minimumCalls: number;
-  windowSeconds: number;
-  openSeconds: number;
-  halfOpenCalls: number;
-}
+/** The FlashSale's `spec.breaker`, defaults filled. */
+export type BreakerSettings = SaleSettings['breaker'];
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
