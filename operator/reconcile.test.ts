@@ -1,0 +1,279 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { withDefaults, type FlashSaleStatus } from '../api/v1alpha1/index.ts';
+import type { LedgerSnapshot } from '../ledger/index.ts';
+import {
+  awaitChange,
+  reconcile,
+  requeueAfter,
+  RESYNC_MS,
+  STATUS_SYNC_MS,
+  tunedAdmissionRate,
+  type ReconcileInput,
+} from './reconcile.ts';
+
+const START = Date.parse('2026-12-12T10:00:00Z');
+const END = Date.parse('2026-12-12T12:00:00Z');
+const BEFORE = START - 60_000;
+const DURING = START + 60_000;
+
+const sale = {
+  apiVersion: 'flashguard.dev/v1alpha1',
+  kind: 'FlashSale',
+  metadata: { name: 'drop', namespace: 'shop', generation: 2 },
+  spec: {
+    window: { start: new Date(START).toISOString(), end: new Date(END).toISOString() },
+    items: [
+      { sku: 'A', stock: 10 },
+      { sku: 'B', stock: 5, perUserLimit: 2 },
+    ],
+    limits: { admissionRate: 1000, burst: 50 },
+  },
+};
+const settings = withDefaults(sale.spec);
+
+function snapshot(
+  counts: Record<string, [number, number, number]>,
+  generation = 2,
+): LedgerSnapshot {
+  return {
+    ledgerId: 'L1',
+    generation,
+    seq: 7,
+    window: { startMs: START, endMs: END },
+    items: settings.items.map(({ sku, stock, perUserLimit }) => {
+      const [available, reserved, sold] = counts[sku] ?? [stock, 0, 0];
+      return { sku, total: stock, available, reserved, sold, inDoubt: 0, perUserLimit };
+    }),
+  };
+}
+
+const full = snapshot({});
+/** The config the operator publishes for the full ledger: 15 units × 4/s → 64/s. */
+const fullConfig = { ...settings, limits: { admissionRate: 64, burst: 50 } };
+
+function input(overrides: Partial<ReconcileInput>): ReconcileInput {
+  return {
+    sale,
+    generation: 2,
+    status: undefined,
+    marker: undefined,
+    snapshot: full,
+    published: fullConfig,
+    now: DURING,
+    ...overrides,
+  };
+}
+
+function condition(status: FlashSaleStatus, type: string): string | undefined {
+  return status.conditions?.find((c) => c.type === type)?.status;
+}
+
+void describe('tunedAdmissionRate', () => {
+  for (const [spec, remaining, expected] of [
+    [1000, 10_000, 1000],
+    [1000, 15, 64],
+    [1000, 1, 4],
+    [1000, 0, 1],
+    [3, 100, 3],
+  ] as const) {
+    it(`spec ${spec}/s, ${remaining} units left → ${expected}/s`, () => {
+      assert.equal(tunedAdmissionRate(spec, remaining), expected);
+    });
+  }
+});
+
+void describe('reconcile', () => {
+  const cases: {
+    name: string;
+    input: Partial<ReconcileInput>;
+    preload: boolean;
+    publish: boolean;
+    phase: string;
+    ready: string;
+    events: string[];
+    result: ReturnType<typeof requeueAfter>;
+  }[] = [
+    {
+      name: 'no ledger yet: preload, publish, not Ready',
+      input: { snapshot: undefined, published: undefined },
+      preload: true,
+      publish: true,
+      phase: 'Active',
+      ready: 'False',
+      events: [],
+      result: requeueAfter(STATUS_SYNC_MS),
+    },
+    {
+      name: 'ledger at the previous generation: preload it',
+      input: { snapshot: snapshot({}, 1) },
+      preload: true,
+      publish: false,
+      phase: 'Active',
+      ready: 'False',
+      events: [],
+      result: requeueAfter(STATUS_SYNC_MS),
+    },
+    {
+      name: 'ledger loaded, config not yet published: publish, not Ready',
+      input: { published: undefined },
+      preload: false,
+      publish: true,
+      phase: 'Active',
+      ready: 'False',
+      events: ['StockLoaded', 'SaleStarted'],
+      result: requeueAfter(STATUS_SYNC_MS),
+    },
+    {
+      name: 'all in place before the window: Scheduled, requeue at the start',
+      input: { now: BEFORE },
+      preload: false,
+      publish: false,
+      phase: 'Scheduled',
+      ready: 'True',
+      events: ['StockLoaded', 'Scheduled'],
+      result: requeueAfter(60_000),
+    },
+    {
+      name: 'far from the window: requeue at the resync interval',
+      input: { now: START - 10 * RESYNC_MS },
+      preload: false,
+      publish: false,
+      phase: 'Scheduled',
+      ready: 'True',
+      events: ['StockLoaded', 'Scheduled'],
+      result: requeueAfter(RESYNC_MS),
+    },
+    {
+      name: 'window over: Ended, nothing time-driven left',
+      input: {
+        now: END,
+        status: { phase: 'Active', observedGeneration: 2, conditions: [loadedCondition()] },
+      },
+      preload: false,
+      publish: false,
+      phase: 'Ended',
+      ready: 'True',
+      events: ['SaleEnded'],
+      result: awaitChange(),
+    },
+    {
+      name: 'every SKU at available 0: SoldOut',
+      input: {
+        snapshot: snapshot({ A: [0, 2, 8], B: [0, 0, 5] }),
+        published: { ...settings, limits: { admissionRate: 1, burst: 50 } },
+        status: { phase: 'Active', observedGeneration: 2, conditions: [loadedCondition()] },
+      },
+      preload: false,
+      publish: false,
+      phase: 'SoldOut',
+      ready: 'True',
+      events: ['SoldOut'],
+      result: requeueAfter(STATUS_SYNC_MS),
+    },
+    {
+      name: 'a release after sold out: Active again, Restocked',
+      input: {
+        snapshot: snapshot({ A: [1, 1, 8], B: [0, 0, 5] }),
+        published: { ...settings, limits: { admissionRate: 4, burst: 50 } },
+        status: { phase: 'SoldOut', observedGeneration: 2, conditions: [loadedCondition()] },
+      },
+      preload: false,
+      publish: false,
+      phase: 'Active',
+      ready: 'True',
+      events: ['Restocked'],
+      result: requeueAfter(STATUS_SYNC_MS),
+    },
+    {
+      name: 'the ledger refused the preload: Failed, do not retry',
+      input: { refused: { kind: 'below-committed', sku: 'A', committed: 12 } },
+      preload: false,
+      publish: false,
+      phase: 'Failed',
+      ready: 'False',
+      events: ['Failed'],
+      result: awaitChange(),
+    },
+    {
+      name: 'a spec the validator rejects: Failed, do not retry',
+      input: { sale: { ...sale, spec: { ...sale.spec, items: [] } } },
+      preload: false,
+      publish: false,
+      phase: 'Failed',
+      ready: 'False',
+      events: ['Failed'],
+      result: awaitChange(),
+    },
+  ];
+
+  for (const c of cases) {
+    it(c.name, () => {
+      const plan = reconcile(input(c.input));
+      assert.equal(plan.preload !== undefined, c.preload, 'preload');
+      assert.equal(plan.publish !== undefined, c.publish, 'publish');
+      assert.equal(plan.status.phase, c.phase);
+      assert.equal(condition(plan.status, 'Ready'), c.ready);
+      assert.deepEqual(
+        plan.events.map((e) => e.reason),
+        c.events,
+      );
+      assert.deepEqual(plan.result, c.result);
+    });
+  }
+
+  it('preloads the current generation, passing the remembered ledger marker', () => {
+    const marker = { ledgerId: 'L1', seq: 7 };
+    const plan = reconcile(input({ snapshot: undefined, marker }));
+    assert.equal(plan.preload?.generation, 2);
+    assert.deepEqual(plan.preload.lastSeen, marker);
+  });
+
+  it('reports the counts and remembers the marker of a loaded ledger', () => {
+    const plan = reconcile(
+      input({
+        snapshot: snapshot({ A: [6, 1, 3], B: [5, 0, 0] }),
+        published: { ...settings, limits: { admissionRate: 64, burst: 50 } },
+      }),
+    );
+    assert.deepEqual(plan.status.items, [
+      { sku: 'A', available: 6, reserved: 1, sold: 3, inDoubt: 0 },
+      { sku: 'B', available: 5, reserved: 0, sold: 0, inDoubt: 0 },
+    ]);
+    assert.equal(plan.status.stock, 15);
+    assert.equal(plan.status.sold, 3);
+    assert.equal(plan.status.observedGeneration, 2);
+    assert.deepEqual(plan.marker, { ledgerId: 'L1', seq: 7 });
+  });
+
+  it('Ready means ready: a ledger with other stock than the spec is not Ready', () => {
+    const other = { ...full, items: full.items.map((i) => ({ ...i, total: i.total + 1 })) };
+    const plan = reconcile(input({ snapshot: other }));
+    assert.equal(condition(plan.status, 'Ready'), 'False');
+    assert.notEqual(plan.preload, undefined);
+  });
+
+  it('keeps lastTransitionTime while a condition holds', () => {
+    const first = reconcile(input({ now: DURING }));
+    const second = reconcile(input({ now: DURING + 5000, status: first.status }));
+    assert.deepEqual(second.status.conditions, first.status.conditions);
+    assert.deepEqual(second.events, []);
+  });
+
+  it('announces the end to the sidecars once', () => {
+    const ended = reconcile(input({ now: END }));
+    assert.equal(ended.announceEnded, true);
+    assert.equal(reconcile(input({ now: END, status: ended.status })).announceEnded, false);
+  });
+});
+
+function loadedCondition() {
+  return {
+    type: 'StockLoaded',
+    status: 'True' as const,
+    observedGeneration: 2,
+    lastTransitionTime: new Date(START).toISOString(),
+    reason: 'Loaded',
+    message: '',
+  };
+}

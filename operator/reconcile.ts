@@ -1,0 +1,292 @@
+// The FlashSale reconciler's decision, pure: from the sale, what the ledger holds and what config
+// is published, to what must be done (preload, publish, announce), the status, the Events and when
+// to look again. controller.ts does the I/O; nothing here touches the network or the clock.
+import { isDeepStrictEqual } from 'node:util';
+import {
+  validateFlashSale,
+  type FlashSaleCondition,
+  type FlashSaleStatus,
+  type Phase,
+  type SaleSettings,
+} from '../api/v1alpha1/index.ts';
+import {
+  ledgerMatches,
+  preloadPlan,
+  type LedgerSnapshot,
+  type PreloadOutcome,
+  type PreloadPlan,
+} from '../ledger/index.ts';
+
+/** What the operator remembers of a sale's ledger to tell a lost or rolled-back one. */
+export interface LedgerMarker {
+  ledgerId: string;
+  seq: number;
+}
+
+export interface ReconcileInput {
+  /** The FlashSale as the apiserver returned it. */
+  sale: unknown;
+  generation: number;
+  status: FlashSaleStatus | undefined;
+  /** The marker kept on the FlashSale (annotation), if any. */
+  marker: LedgerMarker | undefined;
+  /** The ledger's counts; undefined when Redis holds no ledger for the sale. */
+  snapshot: LedgerSnapshot | undefined;
+  /** The config read from Redis; undefined when none is published. */
+  published: unknown;
+  /** The ledger's answer when this pass already offered it a preload that it refused. */
+  refused?: RefusedPreload;
+  now: number;
+}
+
+export type RefusedPreload = Exclude<PreloadOutcome, { kind: 'loaded' | 'unchanged' }>;
+
+export type Result = { kind: 'requeue'; afterMs: number } | { kind: 'await-change' };
+
+/** Look again after `ms` even if nothing changes. */
+export function requeueAfter(ms: number): Result {
+  return { kind: 'requeue', afterMs: Math.max(0, Math.ceil(ms)) };
+}
+
+/** Nothing time-driven is pending: only a change to the FlashSale brings it back. */
+export function awaitChange(): Result {
+  return { kind: 'await-change' };
+}
+
+export interface SaleEventRecord {
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+}
+
+export interface Plan {
+  preload: PreloadPlan | undefined;
+  /** The config to write to Redis; undefined when the published one is already right. */
+  publish: SaleSettings | undefined;
+  /** Tell the sidecars the sale ended (on the transition to Ended). */
+  announceEnded: boolean;
+  status: FlashSaleStatus;
+  marker: LedgerMarker | undefined;
+  events: SaleEventRecord[];
+  result: Result;
+}
+
+/** While a sale runs, its counts reach the status at most this often. */
+export const STATUS_SYNC_MS = 5_000;
+/** However far the next boundary, look again this often (and stay within setTimeout's range). */
+export const RESYNC_MS = 10 * 60_000;
+/**
+ * Admitted checkouts per second per unit still available. 4 lets the whole remaining stock be
+ * claimed within a quarter of a second, and abandoned reservations coming back later raise the
+ * rate again at the next sync; admitting more only buys 409 sold-out answers.
+ */
+export const RATE_PER_UNIT = 4;
+
+/**
+ * The cluster-wide admission rate for `remaining` units: the spec's rate, lowered to
+ * RATE_PER_UNIT per unit, never below 1. Rounded up to a power of two so the published config
+ * (and every sidecar's reload) changes a few dozen times over a sale, not on every checkout.
+ */
+export function tunedAdmissionRate(specRate: number, remaining: number): number {
+  const wanted = Math.max(1, remaining * RATE_PER_UNIT);
+  return Math.min(specRate, 2 ** Math.ceil(Math.log2(wanted)));
+}
+
+function windowPhase(settings: SaleSettings, now: number): 'Scheduled' | 'Active' | 'Ended' {
+  if (now < settings.window.startMs) return 'Scheduled';
+  return now < settings.window.endMs ? 'Active' : 'Ended';
+}
+
+interface ConditionInput {
+  type: string;
+  ok: boolean;
+  reason: string;
+  message: string;
+}
+
+/** metav1.Condition semantics: lastTransitionTime moves only when the status flips. */
+function conditions(
+  previous: readonly FlashSaleCondition[] | undefined,
+  wanted: readonly ConditionInput[],
+  generation: number,
+  now: number,
+): FlashSaleCondition[] {
+  return wanted.map(({ type, ok, reason, message }) => {
+    const status = ok ? 'True' : 'False';
+    const before = previous?.find((c) => c.type === type);
+    const lastTransitionTime =
+      before?.status === status ? before.lastTransitionTime : new Date(now).toISOString();
+    return { type, status, observedGeneration: generation, lastTransitionTime, reason, message };
+  });
+}
+
+function refusalMessage(refused: RefusedPreload): string {
+  switch (refused.kind) {
+    case 'stale-generation':
+      return `the ledger already holds generation ${refused.current}, newer than this one`;
+    case 'below-committed':
+      return `stock of ${refused.sku} is below the ${refused.committed} units already reserved or sold`;
+    case 'ledger-lost':
+      return `the ledger ${refused.expectedLedgerId} is gone from Redis; reloading it would sell units twice`;
+    case 'ledger-mismatch':
+      return `Redis holds another ledger (${refused.found}) than the one this sale loaded`;
+    case 'ledger-rolled-back':
+      return `the ledger went back in time (seq ${refused.seq}); Redis restarted from an older state`;
+  }
+}
+
+const transitionEvents: Record<Phase, { reason: string; message: string; type?: 'Warning' }> = {
+  Scheduled: { reason: 'Scheduled', message: 'the sale is scheduled' },
+  Active: { reason: 'SaleStarted', message: 'the sale window opened' },
+  SoldOut: { reason: 'SoldOut', message: 'every SKU is sold out' },
+  Ended: { reason: 'SaleEnded', message: 'the sale window closed' },
+  Failed: { reason: 'Failed', message: 'the sale failed', type: 'Warning' },
+};
+
+function transitionEvent(from: Phase | undefined, to: Phase, detail: string): SaleEventRecord[] {
+  if (from === to) return [];
+  // Back from SoldOut: released reservations put units on sale again.
+  if (from === 'SoldOut' && to === 'Active') {
+    return [{ type: 'Normal', reason: 'Restocked', message: 'units are available again' }];
+  }
+  const { reason, message, type = 'Normal' } = transitionEvents[to];
+  return [{ type, reason, message: detail === '' ? message : `${message}: ${detail}` }];
+}
+
+function failed(input: ReconcileInput, reason: string, message: string): Plan {
+  const status: FlashSaleStatus = {
+    ...input.status,
+    phase: 'Failed',
+    observedGeneration: input.generation,
+    conditions: conditions(
+      input.status?.conditions,
+      [
+        { type: 'StockLoaded', ok: false, reason, message },
+        { type: 'Ready', ok: false, reason, message },
+      ],
+      input.generation,
+      input.now,
+    ),
+  };
+  return {
+    preload: undefined,
+    publish: undefined,
+    announceEnded: false,
+    status,
+    marker: input.marker,
+    events: transitionEvent(input.status?.phase, 'Failed', message),
+    // The spec or a human must change something first: retrying cannot help.
+    result: awaitChange(),
+  };
+}
+
+export function reconcile(input: ReconcileInput): Plan {
+  const validation = validateFlashSale(input.sale);
+  if (!validation.ok) {
+    const message = validation.errors.map((e) => `${e.field}: ${e.message}`).join('; ');
+    return failed(input, 'InvalidSpec', message);
+  }
+  if (input.refused !== undefined) {
+    return failed(input, refusedReason(input.refused), refusalMessage(input.refused));
+  }
+  const { settings } = validation;
+  const { snapshot, generation, now } = input;
+  const loaded =
+    snapshot !== undefined &&
+    snapshot.generation === generation &&
+    ledgerMatches(snapshot, settings);
+  const preload = loaded ? undefined : preloadPlan(settings, generation, input.marker);
+
+  const items = loaded ? snapshot.items : [];
+  const remaining = loaded
+    ? items.reduce((sum, item) => sum + item.available, 0)
+    : settings.items.reduce((sum, item) => sum + item.stock, 0);
+  const config: SaleSettings = {
+    ...settings,
+    limits: {
+      ...settings.limits,
+      admissionRate: tunedAdmissionRate(settings.limits.admissionRate, remaining),
+    },
+  };
+  const publish = isDeepStrictEqual(input.published, config) ? undefined : config;
+
+  const window = windowPhase(settings, now);
+  const soldOut = loaded && items.every((item) => item.available === 0);
+  const phase: Phase = window === 'Active' && soldOut ? 'SoldOut' : window;
+  const stockMessage = loaded
+    ? `generation ${generation}: ${items.length} SKUs, ${settings.items.reduce((s, i) => s + i.stock, 0)} units`
+    : `loading generation ${generation}`;
+  const status: FlashSaleStatus = {
+    phase,
+    observedGeneration: generation,
+    stock: items.reduce((sum, item) => sum + item.total, 0),
+    sold: items.reduce((sum, item) => sum + item.sold, 0),
+    items: items.map(({ sku, available, reserved, sold, inDoubt }) => ({
+      sku,
+      available,
+      reserved,
+      sold,
+      inDoubt,
+    })),
+    conditions: conditions(
+      input.status?.conditions,
+      [
+        {
+          type: 'StockLoaded',
+          ok: loaded,
+          reason: loaded ? 'Loaded' : 'Loading',
+          message: stockMessage,
+        },
+        {
+          type: 'LimitsPublished',
+          ok: publish === undefined,
+          reason: publish === undefined ? 'Published' : 'Publishing',
+          message: `admission rate ${config.limits.admissionRate}/s, burst ${config.limits.burst}`,
+        },
+        {
+          type: 'Ready',
+          ok: loaded && publish === undefined,
+          reason: loaded && publish === undefined ? 'Ready' : 'Reconciling',
+          message:
+            loaded && publish === undefined
+              ? 'the ledger holds the spec and the config is published'
+              : 'the ledger or the published config is behind the spec',
+        },
+      ],
+      generation,
+      now,
+    ),
+  };
+
+  const events: SaleEventRecord[] = [];
+  const wasLoaded =
+    input.status?.observedGeneration === generation &&
+    input.status.conditions?.some((c) => c.type === 'StockLoaded' && c.status === 'True') === true;
+  if (loaded && !wasLoaded) {
+    events.push({ type: 'Normal', reason: 'StockLoaded', message: stockMessage });
+  }
+  if (loaded) events.push(...transitionEvent(input.status?.phase, phase, ''));
+
+  return {
+    preload,
+    publish,
+    announceEnded: loaded && phase === 'Ended' && input.status?.phase !== 'Ended',
+    status,
+    marker: loaded ? { ledgerId: snapshot.ledgerId, seq: snapshot.seq } : input.marker,
+    events,
+    result: nextLook(settings, phase, now),
+  };
+}
+
+function refusedReason(refused: RefusedPreload): string {
+  const words = refused.kind.split('-').map((w) => w.charAt(0).toUpperCase() + w.slice(1));
+  return words.join('');
+}
+
+/** The next window boundary; while the sale runs, the status sync interval if sooner. */
+function nextLook(settings: SaleSettings, phase: Phase, now: number): Result {
+  const { startMs, endMs } = settings.window;
+  if (phase === 'Scheduled') return requeueAfter(Math.min(startMs - now, RESYNC_MS));
+  if (phase === 'Ended') return awaitChange();
+  return requeueAfter(Math.min(endMs - now, STATUS_SYNC_MS));
+}
