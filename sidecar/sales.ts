@@ -57,6 +57,25 @@ export class GuardedSale {
   }
 }
 
+/**
+ * True when `value` has every field of `template`, each of the same JSON type (recursively). A
+ * null in the template is an absent optional section: null or an object will do.
+ */
+export function sameShape(template: unknown, value: unknown): boolean {
+  if (template === null)
+    return value === null || (typeof value === 'object' && !Array.isArray(value));
+  if (typeof template !== 'object') return typeof value === typeof template;
+  if (Array.isArray(template)) {
+    return (
+      Array.isArray(value) &&
+      (template.length === 0 || value.every((v) => sameShape(template[0], v)))
+    );
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  const record = value as Record<string, unknown>;
+  return Object.entries(template).every(([key, t]) => sameShape(t, record[key]));
+}
+
 export interface SyncOptions {
   sidecarId: string;
   pollMs: number;
@@ -116,7 +135,13 @@ export class SaleSync {
         sale.ledger.heartbeat(sidecarId, Math.max(1000, pollMs * 3)),
       ]);
       // The operator (or a standalone sidecar) publishes the settings, tuned limits included.
-      const settings = (published ?? sale.settings) as SaleSettings;
+      // A malformed publish is reported and ignored: the last good settings stay in force.
+      let settings = sale.settings;
+      if (published !== undefined && sameShape(sale.settings, published)) {
+        settings = published as SaleSettings;
+      } else if (published !== undefined) {
+        this.#options.onError(sale, new Error('ignoring a published config of the wrong shape'));
+      }
       sale.apply(settings, live, clock());
       sale.synced = snapshot !== undefined;
       for (const item of snapshot?.items ?? []) {
