@@ -4,6 +4,7 @@ import { withDefaults, type FlashSaleStatus } from '../api/v1alpha1/index.ts';
 import type { LedgerSnapshot } from '../ledger/index.ts';
 import {
   awaitChange,
+  degraded,
   reconcile,
   requeueAfter,
   RESYNC_MS,
@@ -277,3 +278,18 @@ function loadedCondition() {
     message: '',
   };
 }
+
+void describe('degraded', () => {
+  it('sets Ready=False with the cause and warns once per cause', () => {
+    const ok = reconcile(input({})).status;
+    const first = degraded(ok, 2, 'RedisUnavailable', 'connect ECONNREFUSED', DURING);
+    assert.equal(condition(first.status, 'Ready'), 'False');
+    assert.equal(condition(first.status, 'StockLoaded'), 'True');
+    assert.deepEqual(
+      first.events.map((e) => e.reason),
+      ['RedisUnavailable'],
+    );
+    const again = degraded(first.status, 2, 'RedisUnavailable', 'still down', DURING + 1000);
+    assert.deepEqual(again.events, []);
+  });
+});

@@ -290,3 +290,30 @@ function nextLook(settings: SaleSettings, phase: Phase, now: number): Result {
   if (phase === 'Ended') return awaitChange();
   return requeueAfter(Math.min(endMs - now, STATUS_SYNC_MS));
 }
+
+/**
+ * The status and Events when the environment failed the reconcile (Redis unreachable, the
+ * apiserver refused a write): Ready=False with the cause, a Warning only when the cause is new.
+ * The counts and phase stay as last observed; the caller retries with backoff.
+ */
+export function degraded(
+  previous: FlashSaleStatus | undefined,
+  generation: number,
+  reason: string,
+  message: string,
+  now: number,
+): { status: FlashSaleStatus; events: SaleEventRecord[] } {
+  const kept = previous?.conditions?.filter((c) => c.type !== 'Ready') ?? [];
+  const [ready] = conditions(
+    previous?.conditions,
+    [{ type: 'Ready', ok: false, reason, message }],
+    generation,
+    now,
+  );
+  const before = previous?.conditions?.find((c) => c.type === 'Ready');
+  const isNew = before?.reason !== reason;
+  return {
+    status: { ...previous, conditions: ready === undefined ? kept : [...kept, ready] },
+    events: isNew ? [{ type: 'Warning', reason, message }] : [],
+  };
+}

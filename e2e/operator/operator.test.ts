@@ -1,0 +1,257 @@
+// The operator, run by its real entrypoint, against a real etcd + kube-apiserver and a real Redis:
+// what a FlashSale promises is checked in the ledger itself, not only in the status.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { parse } from 'yaml';
+import { saleKeys, SaleLedger, type LedgerSnapshot } from '../../ledger/index.ts';
+import { connectRedis } from '../../sidecar/redis.ts';
+import { startControlPlane, type ControlPlane } from '../controlplane/controlplane.ts';
+import { startRedis, type RedisServer } from '../support/redis.ts';
+import {
+  freePort,
+  startProcess,
+  waitFor,
+  waitForHttp,
+  type ManagedProcess,
+} from '../support/process.ts';
+
+const root = join(import.meta.dirname, '..', '..');
+const LEASE_SECONDS = 4;
+
+interface Condition {
+  type: string;
+  status: string;
+  reason: string;
+}
+interface Stored {
+  metadata: { generation: number; finalizers?: string[] };
+  status?: {
+    phase?: string;
+    observedGeneration?: number;
+    conditions?: Condition[];
+    items?: { sku: string; available: number; reserved: number; sold: number }[];
+  };
+}
+interface Manifest {
+  metadata: { name: string; namespace: string };
+  spec: { items: { sku: string; stock: number }[] };
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
+}
+
+function sale(name: string, startMs: number, endMs: number, policy: 'Delete' | 'Retain') {
+  return {
+    apiVersion: 'flashguard.dev/v1alpha1',
+    kind: 'FlashSale',
+    metadata: { name, namespace: 'default' },
+    spec: {
+      window: { start: iso(startMs), end: iso(endMs) },
+      items: [
+        { sku: 'A', stock: 10, perUserLimit: 5 },
+        { sku: 'B', stock: 5 },
+      ],
+      limits: { admissionRate: 500, burst: 50 },
+      deletionPolicy: policy,
+    },
+  };
+}
+
+void describe('the operator on a real control plane with real Redis', () => {
+  let cp: ControlPlane;
+  let redis: RedisServer;
+  let client: ReturnType<typeof connectRedis>;
+  const operators: ManagedProcess[] = [];
+
+  async function startOperator(identity: string): Promise<ManagedProcess> {
+    const port = await freePort();
+    const logFile = join(cp.dir, 'logs', `operator-${identity}.log`);
+    const proc = startProcess({
+      name: `operator-${identity}`,
+      command: join(root, 'node_modules', '.bin', 'node'),
+      args: [
+        join(root, 'operator', 'main.ts'),
+        '--kubeconfig',
+        cp.kubeconfig,
+        '--redis',
+        redis.url,
+        '--listen',
+        `127.0.0.1:${String(port)}`,
+        '--identity',
+        identity,
+        '--lease-duration',
+        String(LEASE_SECONDS),
+      ],
+      logFile,
+    });
+    operators.push(proc);
+    await waitForHttp(`http://127.0.0.1:${String(port)}/healthz`, proc, logFile);
+    return proc;
+  }
+
+  const getSale = async (name: string, namespace = 'default'): Promise<Stored | undefined> => {
+    const result = await cp.kubectl(['get', 'flashsale', name, '-n', namespace, '-o', 'json'], {
+      check: false,
+    });
+    return result.code === 0 ? (JSON.parse(result.stdout) as Stored) : undefined;
+  };
+  const ready = (s: Stored | undefined): boolean =>
+    s?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true &&
+    s.status.observedGeneration === s.metadata.generation;
+  const ledgerOf = (name: string, namespace = 'default') =>
+    new SaleLedger(client, { namespace, name });
+  const applyJson = (doc: unknown) =>
+    cp.kubectl(['apply', '-f', '-'], { input: JSON.stringify(doc) });
+
+  /** Waits until the ledger holds `stock` per SKU and the FlashSale says Ready. */
+  async function waitLoadedAndReady(
+    name: string,
+    namespace: string,
+    stock: Record<string, number>,
+    timeoutMs = 20_000,
+  ): Promise<LedgerSnapshot> {
+    return waitFor(
+      `${namespace}/${name} loaded and Ready`,
+      async () => {
+        const snapshot = await ledgerOf(name, namespace).snapshot();
+        const holds =
+          snapshot !== undefined &&
+          snapshot.items.length === Object.keys(stock).length &&
+          snapshot.items.every((i) => i.total === stock[i.sku]);
+        return holds && ready(await getSale(name, namespace)) ? snapshot : undefined;
+      },
+      { timeoutMs, intervalMs: 10 },
+    );
+  }
+
+  before(async () => {
+    [cp, redis] = await Promise.all([startControlPlane(), startRedis()]);
+    client = connectRedis(redis.url);
+    await cp.kubectl(['apply', '-f', join(root, 'crds')]);
+    await cp.kubectl([
+      'wait',
+      '--for=condition=Established',
+      'crd/flashsales.flashguard.dev',
+      '--timeout=30s',
+    ]);
+    await startOperator('first');
+  });
+
+  after(async () => {
+    await Promise.all(operators.map((p) => p.stop()));
+    client.disconnect();
+    await redis.destroy();
+    await cp.stop();
+  });
+
+  void it('apply of an example with several SKUs: the ledger holds the stock and Ready=True', async (t) => {
+    const file = join(root, 'examples', 'phone-launch.yaml');
+    const doc = parse(readFileSync(file, 'utf8')) as Manifest;
+    const { name, namespace } = doc.metadata;
+    await cp.kubectl(['create', 'namespace', namespace]);
+    const stock = Object.fromEntries(doc.spec.items.map((i) => [i.sku, i.stock]));
+
+    const started = performance.now();
+    await cp.kubectl(['apply', '-f', file]);
+    const snapshot = await waitLoadedAndReady(name, namespace, stock);
+    const elapsed = performance.now() - started;
+    t.diagnostic(
+      `apply → ledger loaded and Ready=True: ${elapsed.toFixed(0)} ms (kubectl included)`,
+    );
+
+    assert.deepEqual(
+      snapshot.items.map((i) => [i.sku, i.available, i.reserved, i.sold]),
+      doc.spec.items.map((i) => [i.sku, i.stock, 0, 0]),
+    );
+    const stored = await getSale(name, namespace);
+    assert.equal(stored?.status?.phase, 'Scheduled');
+    assert.deepEqual(stored.metadata.finalizers, ['flashguard.dev/ledger']);
+    // The sidecars' config is published with the admission rate tuned to the stock.
+    const config = (await ledgerOf(name, namespace).readConfig()) as {
+      limits: { admissionRate: number };
+      items: unknown[];
+    };
+    assert.equal(config.items.length, 3);
+    assert.equal(config.limits.admissionRate, 300);
+  });
+
+  void it('a stock edit loads the new generation and keeps the units already sold', async () => {
+    const now = Date.now();
+    const doc = sale('drop', now - 60_000, now + 600_000, 'Delete');
+    await applyJson(doc);
+    await waitLoadedAndReady('drop', 'default', { A: 10, B: 5 });
+
+    const ledger = ledgerOf('drop');
+    const sold = await ledger.reserve({ sku: 'A', user: 'u1', quantity: 2, ttlMs: 60_000 });
+    const held = await ledger.reserve({ sku: 'A', user: 'u2', quantity: 1, ttlMs: 60_000 });
+    assert.equal(sold.kind, 'reserved');
+    assert.equal(held.kind, 'reserved');
+    await ledger.confirm(sold.reservation);
+
+    doc.spec.items[0] = { sku: 'A', stock: 20, perUserLimit: 5 };
+    await applyJson(doc);
+    const snapshot = await waitLoadedAndReady('drop', 'default', { A: 20, B: 5 });
+    const a = snapshot.items.find((i) => i.sku === 'A');
+    assert.deepEqual([a?.available, a?.reserved, a?.sold], [17, 1, 2]);
+    assert.equal(snapshot.generation, 2);
+    const stored = await getSale('drop');
+    assert.equal(stored?.status?.observedGeneration, 2);
+    assert.deepEqual(
+      stored.status.items?.find((i) => i.sku === 'A'),
+      { sku: 'A', available: 17, reserved: 1, sold: 2, inDoubt: 0 },
+    );
+  });
+
+  void it('window transitions Scheduled → Active → Ended, each with its Event', async () => {
+    const now = Date.now();
+    await applyJson(sale('flash', now + 4_000, now + 8_000, 'Delete'));
+    const phases: string[] = [];
+    await waitFor(
+      'flash to end',
+      async () => {
+        const phase = (await getSale('flash'))?.status?.phase;
+        if (phase !== undefined && phases.at(-1) !== phase) phases.push(phase);
+        return phase === 'Ended' ? true : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 50 },
+    );
+    assert.deepEqual(phases, ['Scheduled', 'Active', 'Ended']);
+    const { stdout } = await cp.kubectl([
+      'get',
+      'events',
+      '--field-selector',
+      'involvedObject.name=flash',
+      '-o',
+      'json',
+    ]);
+    const reasons = (
+      JSON.parse(stdout) as { items: { reason: string; lastTimestamp: string }[] }
+    ).items.map((e) => e.reason);
+    for (const reason of ['StockLoaded', 'Scheduled', 'SaleStarted', 'SaleEnded']) {
+      assert.ok(reasons.includes(reason), `${reason} in ${reasons.join(', ')}`);
+    }
+  });
+
+  void it('delete: the finalizer removes the ledger with Delete and keeps it with Retain', async () => {
+    await cp.kubectl(['delete', 'flashsale', 'drop', '--wait=true', '--timeout=20s']);
+    assert.equal(await getSale('drop'), undefined);
+    assert.equal(await client.exists(saleKeys({ namespace: 'default', name: 'drop' }).meta), 0);
+    assert.equal(await client.exists(saleKeys({ namespace: 'default', name: 'drop' }).config), 0);
+
+    await cp.kubectl([
+      'delete',
+      'flashsale',
+      'nova-x-launch',
+      '-n',
+      'shop',
+      '--wait=true',
+      '--timeout=20s',
+    ]);
+    assert.equal(await getSale('nova-x-launch', 'shop'), undefined);
+    const kept = await ledgerOf('nova-x-launch', 'shop').snapshot();
+    assert.equal(kept?.items.length, 3);
+  });
+});

@@ -1,0 +1,130 @@
+// flashguard-operator: flags and environment, JSON logs, /healthz /readyz /metrics, leader
+// election, and a shutdown that stops taking work, finishes the reconciles in flight and
+// releases the Lease.
+import { KubeConfig } from '@kubernetes/client-node';
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { buildOps } from '../sidecar/server.ts';
+import { connectRedis } from '../sidecar/redis.ts';
+import { SaleController } from './controller.ts';
+import { LeaderElector } from './leader.ts';
+import { OperatorMetrics } from './metrics.ts';
+
+const usage = `usage: flashguard-operator [--kubeconfig FILE] [--redis URL] [--namespaces a,b]
+  [--listen HOST:PORT] [--lease-namespace NS] [--lease-name NAME] [--identity ID]
+  [--lease-duration SECONDS] [--workers N]
+environment: KUBECONFIG, FLASHGUARD_REDIS_URL, FLASHGUARD_NAMESPACES, FLASHGUARD_LISTEN,
+  POD_NAMESPACE (the Lease's namespace), POD_NAME (the identity)`;
+
+function log(msg: string, fields: Record<string, unknown> = {}, level = 'info'): void {
+  process.stdout.write(
+    `${JSON.stringify({ time: new Date().toISOString(), level, component: 'flashguard-operator', msg, ...fields })}\n`,
+  );
+}
+
+function fail(message: string): never {
+  console.error(`flashguard-operator: ${message}\n${usage}`);
+  process.exit(2);
+}
+
+const { values } = parseArgs({
+  options: {
+    kubeconfig: { type: 'string' },
+    redis: { type: 'string' },
+    namespaces: { type: 'string' },
+    listen: { type: 'string' },
+    'lease-namespace': { type: 'string' },
+    'lease-name': { type: 'string' },
+    identity: { type: 'string' },
+    'lease-duration': { type: 'string' },
+    workers: { type: 'string' },
+  },
+  strict: true,
+});
+const env = process.env;
+const redisUrl = values.redis ?? env.FLASHGUARD_REDIS_URL ?? fail('--redis is required');
+const namespaceList = values.namespaces ?? env.FLASHGUARD_NAMESPACES ?? '';
+const namespaces = namespaceList === '' ? undefined : namespaceList.split(',').map((n) => n.trim());
+const [host = '', port = ''] = (values.listen ?? env.FLASHGUARD_LISTEN ?? '0.0.0.0:8081').split(
+  /:(?=\d+$)/,
+);
+const leaseSeconds = Number(values['lease-duration'] ?? '15');
+const workers = Number(values.workers ?? '4');
+if (!Number.isInteger(Number(port)) || host === '') fail('--listen must be HOST:PORT');
+if (!(leaseSeconds >= 2)) fail('--lease-duration must be at least 2 seconds');
+if (!Number.isInteger(workers) || workers < 1) fail('--workers must be a positive integer');
+const identity = values.identity ?? env.POD_NAME ?? `${hostname()}-${String(process.pid)}`;
+
+const kubeconfig = new KubeConfig();
+if (values.kubeconfig === undefined) kubeconfig.loadFromDefault();
+else kubeconfig.loadFromFile(values.kubeconfig);
+
+const metrics = new OperatorMetrics();
+const redis = connectRedis(redisUrl);
+let redisDown = false;
+redis.on('error', (error: Error) => {
+  if (!redisDown) log('redis connection error', { error: error.message }, 'warn');
+  redisDown = true;
+});
+redis.on('ready', () => {
+  redisDown = false;
+});
+
+const controller = new SaleController({
+  kubeconfig,
+  redis,
+  namespaces,
+  workers,
+  identity,
+  metrics,
+  log,
+});
+const elector = new LeaderElector({
+  kubeconfig,
+  namespace: values['lease-namespace'] ?? env.POD_NAMESPACE ?? 'default',
+  name: values['lease-name'] ?? 'flashguard-operator',
+  identity,
+  leaseDurationMs: leaseSeconds * 1000,
+  renewDeadlineMs: leaseSeconds * 667,
+  retryPeriodMs: Math.max(500, leaseSeconds * 133),
+  log,
+  onStartedLeading: () => {
+    metrics.leader.set(1);
+    controller.start();
+  },
+  onStoppedLeading: () => {
+    // Another replica may lead already: stop at once, a restart campaigns afresh.
+    metrics.leader.set(0);
+    log('lost leadership; exiting', {}, 'error');
+    process.exit(1);
+  },
+});
+
+const ops = buildOps({
+  // A standby is ready (it serves metrics and waits); the leader once it has listed the sales.
+  ready: () => !elector.leading || controller.synced,
+  metrics: async () => ({
+    contentType: metrics.registry.contentType,
+    body: await metrics.registry.metrics(),
+  }),
+});
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log('stopping: finishing in-flight reconciles', { signal });
+  if (elector.leading) await controller.stop();
+  await elector.stop();
+  metrics.leader.set(0);
+  await ops.close();
+  redis.disconnect();
+  log('stopped');
+  process.exit(0);
+}
+process.once('SIGTERM', () => void shutdown('SIGTERM'));
+process.once('SIGINT', () => void shutdown('SIGINT'));
+
+await ops.listen({ host, port: Number(port) });
+log('started', { identity, namespaces: namespaces ?? 'all', listen: `${host}:${port}` });
+elector.start();
