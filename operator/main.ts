@@ -70,15 +70,8 @@ redis.on('ready', () => {
   redisDown = false;
 });
 
-const controller = new SaleController({
-  kubeconfig,
-  redis,
-  namespaces,
-  workers,
-  identity,
-  metrics,
-  log,
-});
+// One controller per leadership term: a term ends with its informer, queue and reaper stopped.
+let controller: SaleController | undefined;
 const elector = new LeaderElector({
   kubeconfig,
   namespace: values['lease-namespace'] ?? env.POD_NAMESPACE ?? 'default',
@@ -86,23 +79,33 @@ const elector = new LeaderElector({
   identity,
   leaseDurationMs: leaseSeconds * 1000,
   renewDeadlineMs: leaseSeconds * 667,
-  retryPeriodMs: Math.max(500, leaseSeconds * 133),
+  retryPeriodMs: Math.min(2000, leaseSeconds * 133),
   log,
   onStartedLeading: () => {
     metrics.leader.set(1);
+    controller = new SaleController({
+      kubeconfig,
+      redis,
+      namespaces,
+      workers,
+      identity,
+      metrics,
+      log,
+    });
     controller.start();
   },
   onStoppedLeading: () => {
-    // Another replica may lead already: stop at once, a restart campaigns afresh.
+    // Another replica may lead already: stop reconciling and reaping, then campaign again.
     metrics.leader.set(0);
-    log('lost leadership; exiting', {}, 'error');
-    process.exit(1);
+    const ending = controller;
+    controller = undefined;
+    void ending?.stop();
   },
 });
 
 const ops = buildOps({
   // A standby is ready (it serves metrics and waits); the leader once it has listed the sales.
-  ready: () => !elector.leading || controller.synced,
+  ready: () => controller?.synced ?? !elector.leading,
   metrics: async () => ({
     contentType: metrics.registry.contentType,
     body: await metrics.registry.metrics(),
@@ -114,7 +117,7 @@ async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   log('stopping: finishing in-flight reconciles', { signal });
-  if (elector.leading) await controller.stop();
+  await controller?.stop();
   await elector.stop();
   metrics.leader.set(0);
   await ops.close();
