@@ -23,6 +23,7 @@ import {
 } from '../api/v1alpha1/index.ts';
 import { reapOnce, SaleLedger, type LedgerClient, type PreloadOutcome } from '../ledger/index.ts';
 import { group, plural, saleKey, SaleInformer, version, type SaleObject } from './informer.ts';
+import { statusCode } from './kube.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import { exponentialBackoff, maxOf, overallRate, systemClock, WorkQueue } from './queue.ts';
 import {
@@ -54,12 +55,6 @@ export interface ControllerOptions {
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
-function statusCode(error: unknown): number | undefined {
-  return typeof error === 'object' && error !== null && 'code' in error
-    ? Number(error.code)
-    : undefined;
-}
-
 function parseMarker(value: string | undefined): LedgerMarker | undefined {
   const match = /^(.+)\/(\d+)$/.exec(value ?? '');
   return match?.[1] === undefined ? undefined : { ledgerId: match[1], seq: Number(match[2]) };
@@ -73,6 +68,14 @@ function needsWork(before: SaleObject | undefined, after: SaleObject): boolean {
     before.metadata.deletionTimestamp !== after.metadata.deletionTimestamp ||
     !isDeepStrictEqual(before.metadata.finalizers, after.metadata.finalizers)
   );
+}
+
+/** Redis failed us during the ledger part of a reconcile (everything else is the apiserver). */
+class LedgerUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super(`ledger: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'LedgerUnavailableError';
+  }
 }
 
 export class SaleController {
@@ -240,7 +243,12 @@ export class SaleController {
       );
     }
 
-    const plan = await this.#planAndApply(sale, ledger);
+    let plan: Plan;
+    try {
+      plan = await this.#planAndApply(sale, ledger);
+    } catch (error) {
+      throw new LedgerUnavailableError(error);
+    }
     await this.#record(sale, plan);
     return plan.result;
   }
@@ -330,7 +338,7 @@ export class SaleController {
   async #reportFailure(key: string, error: unknown): Promise<void> {
     const sale = this.#seen.get(key) ?? (await this.#get(key));
     if (sale === undefined) return;
-    const reason = statusCode(error) === undefined ? 'LedgerUnavailable' : 'ApiServerError';
+    const reason = error instanceof LedgerUnavailableError ? 'LedgerUnavailable' : 'ApiServerError';
     const { status, events } = degraded(
       sale.status as FlashSaleStatus | undefined,
       sale.metadata.generation,

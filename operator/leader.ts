@@ -11,6 +11,7 @@ import {
   V1ObjectMeta,
   type KubeConfig,
 } from '@kubernetes/client-node';
+import { statusCode } from './kube.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface LeaderOptions {
@@ -24,12 +25,6 @@ export interface LeaderOptions {
   onStartedLeading: () => void;
   onStoppedLeading: () => void;
   log: (msg: string, fields?: Record<string, unknown>) => void;
-}
-
-function statusCode(error: unknown): number | undefined {
-  return typeof error === 'object' && error !== null && 'code' in error
-    ? Number(error.code)
-    : undefined;
 }
 
 interface LeaseSpec {
