@@ -197,6 +197,18 @@ void describe('reconcile', () => {
       result: awaitChange(),
     },
     {
+      name: 'a sale on its own Redis (not supported yet): Failed, not loaded into the default',
+      input: {
+        sale: { ...sale, spec: { ...sale.spec, redis: { secretRef: { name: 'redis' } } } },
+      },
+      preload: false,
+      publish: false,
+      phase: 'Failed',
+      ready: 'False',
+      events: ['Failed'],
+      result: awaitChange(),
+    },
+    {
       name: 'a spec the validator rejects: Failed, do not retry',
       input: { sale: { ...sale, spec: { ...sale.spec, items: [] } } },
       preload: false,

@@ -190,6 +190,14 @@ export function reconcile(input: ReconcileInput): Plan {
     return failed(input, refusedReason(input.refused), refusalMessage(input.refused));
   }
   const { settings } = validation;
+  if (settings.redis !== null) {
+    // Loading it into the operator's default Redis instead would split the sale's truth.
+    return failed(
+      input,
+      'RedisSecretUnsupported',
+      "per-sale Redis Secrets are not supported yet; remove spec.redis to use the operator's Redis",
+    );
+  }
   const { snapshot, generation, now } = input;
   const loaded =
     snapshot !== undefined &&

@@ -65,6 +65,7 @@ void describe('the operator on a real control plane with real Redis', () => {
   let redis: RedisServer;
   let client: ReturnType<typeof connectRedis>;
   const operators: ManagedProcess[] = [];
+  const metricsUrls = new Map<string, string>();
 
   async function startOperator(
     identity: string,
@@ -91,6 +92,7 @@ void describe('the operator on a real control plane with real Redis', () => {
       logFile,
     });
     operators.push(proc);
+    metricsUrls.set(identity, `http://127.0.0.1:${String(port)}/metrics`);
     // Ready: a standby at once, the leader once it has listed the FlashSales.
     await waitForHttp(`http://127.0.0.1:${String(port)}/readyz`, proc, logFile);
     return proc;
@@ -195,6 +197,14 @@ void describe('the operator on a real control plane with real Redis', () => {
     };
     assert.equal(config.items.length, 3);
     assert.equal(config.limits.admissionRate, 300);
+
+    const metrics = await (await fetch(metricsUrls.get('first') ?? '')).text();
+    assert.match(metrics, /^flashguard_operator_leader 1$/m);
+    assert.match(metrics, /^flashguard_operator_reconcile_total\{result="error"\} \d+$/m);
+    assert.match(
+      metrics,
+      /^flashguard_ledger_units\{sale="shop\/nova-x-launch",sku="NOVAX-512-TI",state="available"\} 400$/m,
+    );
   });
 
   void it('a stock edit loads the new generation and keeps the units already sold', async () => {
@@ -341,5 +351,13 @@ void describe('the operator on a real control plane with real Redis', () => {
       await client.exists(saleKeys({ namespace: 'default', name: 'after-restart' }).meta),
       0,
     );
+  });
+
+  void it('SIGTERM: the leader finishes its work and releases the Lease', async () => {
+    const leader = operators.at(-1);
+    assert.ok(leader);
+    await leader.stop('SIGTERM', 10_000);
+    assert.equal(await leader.exited, 0);
+    assert.equal(await leaseHolder(), '');
   });
 });
