@@ -235,6 +235,11 @@ void describe('reconcile', () => {
     });
   }
 
+  it('judges the spec only: a status the schema would not take does not fail the sale', () => {
+    const plan = reconcile(input({ sale: { ...sale, status: { phase: 'Bogus' } } }));
+    assert.equal(plan.status.phase, 'Active');
+  });
+
   it('preloads the current generation, passing the remembered ledger marker', () => {
     const marker = { ledgerId: 'L1', seq: 7 };
     const plan = reconcile(input({ snapshot: undefined, marker }));

@@ -181,7 +181,7 @@ function failed(input: ReconcileInput, reason: string, message: string): Plan {
 }
 
 export function reconcile(input: ReconcileInput): Plan {
-  const validation = validateFlashSale(input.sale);
+  const validation = validateFlashSale(withoutStatus(input.sale));
   if (!validation.ok) {
     const message = validation.errors.map((e) => `${e.field}: ${e.message}`).join('; ');
     return failed(input, 'InvalidSpec', message);
@@ -284,6 +284,12 @@ export function reconcile(input: ReconcileInput): Plan {
     events,
     result: nextLook(settings, phase, now),
   };
+}
+
+/** The spec is the user's to get right; the status is ours and must never fail the sale. */
+function withoutStatus(sale: unknown): unknown {
+  if (typeof sale !== 'object' || sale === null) return sale;
+  return Object.fromEntries(Object.entries(sale).filter(([key]) => key !== 'status'));
 }
 
 function refusedReason(refused: RefusedPreload): string {
