@@ -234,6 +234,37 @@ void describe('the operator on a real control plane with real Redis', () => {
     );
   });
 
+  void it('every unit reserved: SoldOut with its Event, the admission rate down to 1/s', async () => {
+    const now = Date.now();
+    await applyJson(sale('gone', now - 1000, now + 600_000, 'Delete'));
+    await waitLoadedAndReady('gone', 'default', { A: 10, B: 5 });
+    const ledger = ledgerOf('gone');
+    const takes = [
+      ...[1, 2].map((u) => ({ sku: 'A', user: `a${String(u)}`, quantity: 5 })),
+      ...[1, 2, 3, 4, 5].map((u) => ({ sku: 'B', user: `b${String(u)}`, quantity: 1 })),
+    ];
+    for (const take of takes) {
+      assert.equal((await ledger.reserve({ ...take, ttlMs: 600_000 })).kind, 'reserved');
+    }
+    // The counts reach the status at the next sync (every 5 s while the sale runs).
+    await waitFor(
+      'gone to be SoldOut',
+      async () => ((await getSale('gone'))?.status?.phase === 'SoldOut' ? true : undefined),
+      { timeoutMs: 15_000, intervalMs: 100 },
+    );
+    const config = (await ledger.readConfig()) as { limits: { admissionRate: number } };
+    assert.equal(config.limits.admissionRate, 1);
+    const { stdout } = await cp.kubectl([
+      'get',
+      'events',
+      '--field-selector',
+      'involvedObject.name=gone,reason=SoldOut',
+      '-o',
+      'name',
+    ]);
+    assert.notEqual(stdout.trim(), '');
+  });
+
   void it('window transitions Scheduled → Active → Ended, each with its Event', async () => {
     const now = Date.now();
     await applyJson(sale('flash', now + 4_000, now + 8_000, 'Delete'));
