@@ -153,7 +153,8 @@ export class SaleController {
           error: String(error),
           retries: this.#queue.numRequeues(key),
         });
-        await this.#reportFailure(key, error).catch(() => undefined);
+        // A conflict only means someone wrote first: retry, nothing to tell the user.
+        if (statusCode(error) !== 409) await this.#reportFailure(key, error).catch(() => undefined);
         this.#queue.addRateLimited(key);
       } finally {
         this.#queue.done(key);
