@@ -29,7 +29,6 @@ import { exponentialBackoff, maxOf, overallRate, systemClock, WorkQueue } from '
 import {
   degraded,
   reconcile,
-  type LedgerMarker,
   type Plan,
   type ReconcileInput,
   type Result,
@@ -37,8 +36,6 @@ import {
 } from './reconcile.ts';
 
 export const FINALIZER = 'flashguard.dev/ledger';
-/** Where the ledger marker is kept until the status schema has a field for it. */
-export const MARKER_ANNOTATION = 'flashguard.dev/ledger';
 const REAP_INTERVAL_MS = 1000;
 
 type Log = (msg: string, fields?: Record<string, unknown>) => void;
@@ -54,11 +51,6 @@ export interface ControllerOptions {
 }
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-
-function parseMarker(value: string | undefined): LedgerMarker | undefined {
-  const match = /^(.+)\/(\d+)$/.exec(value ?? '');
-  return match?.[1] === undefined ? undefined : { ledgerId: match[1], seq: Number(match[2]) };
-}
 
 /** Enqueue on what needs work; our own status writes change none of it. */
 function needsWork(before: SaleObject | undefined, after: SaleObject): boolean {
@@ -261,7 +253,6 @@ export class SaleController {
       sale,
       generation: sale.metadata.generation,
       status: sale.status as FlashSaleStatus | undefined,
-      marker: parseMarker(sale.metadata.annotations?.[MARKER_ANNOTATION]),
       snapshot,
       published,
       now: Date.now(),
@@ -291,13 +282,8 @@ export class SaleController {
     return plan;
   }
 
-  /** Writes what the plan says about the FlashSale itself: marker, status, Events. */
+  /** Writes what the plan says about the FlashSale itself: status (ledger marker included), Events. */
   async #record(sale: SaleObject, plan: Plan): Promise<void> {
-    const marker =
-      plan.marker === undefined ? undefined : `${plan.marker.ledgerId}/${plan.marker.seq}`;
-    if (marker !== undefined && marker !== sale.metadata.annotations?.[MARKER_ANNOTATION]) {
-      await this.#patchMetadata(sale, { annotations: { [MARKER_ANNOTATION]: marker } });
-    }
     if (!isDeepStrictEqual(sale.status, plan.status)) await this.#patchStatus(sale, plan.status);
     await this.#emit(sale, plan.events);
   }

@@ -58,7 +58,6 @@ function input(overrides: Partial<ReconcileInput>): ReconcileInput {
     sale,
     generation: 2,
     status: undefined,
-    marker: undefined,
     snapshot: full,
     published: fullConfig,
     now: DURING,
@@ -240,11 +239,25 @@ void describe('reconcile', () => {
     assert.equal(plan.status.phase, 'Active');
   });
 
-  it('preloads the current generation, passing the remembered ledger marker', () => {
-    const marker = { ledgerId: 'L1', seq: 7 };
-    const plan = reconcile(input({ snapshot: undefined, marker }));
+  it('preloads the current generation, passing the ledger marker kept in the status', () => {
+    const plan = reconcile(
+      input({ snapshot: undefined, status: { ledger: { id: 'L1', seq: 7 } } }),
+    );
     assert.equal(plan.preload?.generation, 2);
-    assert.deepEqual(plan.preload.lastSeen, marker);
+    assert.deepEqual(plan.preload.lastSeen, { ledgerId: 'L1', seq: 7 });
+    assert.deepEqual(plan.status.ledger, { id: 'L1', seq: 7 });
+  });
+
+  it('keeps the ledger marker in the status when the preload is refused', () => {
+    const plan = reconcile(
+      input({
+        snapshot: undefined,
+        status: { ledger: { id: 'L1', seq: 7 } },
+        refused: { kind: 'ledger-lost', expectedLedgerId: 'L1' },
+      }),
+    );
+    assert.equal(plan.status.phase, 'Failed');
+    assert.deepEqual(plan.status.ledger, { id: 'L1', seq: 7 });
   });
 
   it('reports the counts and remembers the marker of a loaded ledger', () => {
@@ -261,7 +274,7 @@ void describe('reconcile', () => {
     assert.equal(plan.status.stock, 15);
     assert.equal(plan.status.sold, 3);
     assert.equal(plan.status.observedGeneration, 2);
-    assert.deepEqual(plan.marker, { ledgerId: 'L1', seq: 7 });
+    assert.deepEqual(plan.status.ledger, { id: 'L1', seq: 7 });
   });
 
   it('Ready means ready: a ledger with other stock than the spec is not Ready', () => {

@@ -17,19 +17,11 @@ import {
   type PreloadPlan,
 } from '../ledger/index.ts';
 
-/** What the operator remembers of a sale's ledger to tell a lost or rolled-back one. */
-export interface LedgerMarker {
-  ledgerId: string;
-  seq: number;
-}
-
 export interface ReconcileInput {
   /** The FlashSale as the apiserver returned it. */
   sale: unknown;
   generation: number;
   status: FlashSaleStatus | undefined;
-  /** The marker kept on the FlashSale (annotation), if any. */
-  marker: LedgerMarker | undefined;
   /** The ledger's counts; undefined when Redis holds no ledger for the sale. */
   snapshot: LedgerSnapshot | undefined;
   /** The config read from Redis; undefined when none is published. */
@@ -66,7 +58,6 @@ export interface Plan {
   /** Tell the sidecars the sale ended (on the transition to Ended). */
   announceEnded: boolean;
   status: FlashSaleStatus;
-  marker: LedgerMarker | undefined;
   events: SaleEventRecord[];
   result: Result;
 }
@@ -173,7 +164,6 @@ function failed(input: ReconcileInput, reason: string, message: string): Plan {
     publish: undefined,
     announceEnded: false,
     status,
-    marker: input.marker,
     events: transitionEvent(input.status?.phase, 'Failed', message),
     // The spec or a human must change something first: retrying cannot help.
     result: awaitChange(),
@@ -203,7 +193,16 @@ export function reconcile(input: ReconcileInput): Plan {
     snapshot !== undefined &&
     snapshot.generation === generation &&
     ledgerMatches(snapshot, settings);
-  const preload = loaded ? undefined : preloadPlan(settings, generation, input.marker);
+  const marker = input.status?.ledger;
+  const preload = loaded
+    ? undefined
+    : preloadPlan(
+        settings,
+        generation,
+        marker === undefined ? undefined : { ledgerId: marker.id, seq: marker.seq },
+      );
+  // Remembered in the status so a later preload can tell a lost or rolled-back ledger.
+  const ledger = loaded ? { id: snapshot.ledgerId, seq: snapshot.seq } : marker;
 
   const items = loaded ? snapshot.items : [];
   const remaining = loaded
@@ -264,6 +263,7 @@ export function reconcile(input: ReconcileInput): Plan {
       generation,
       now,
     ),
+    ...(ledger === undefined ? {} : { ledger }),
   };
 
   const events: SaleEventRecord[] = [];
@@ -280,7 +280,6 @@ export function reconcile(input: ReconcileInput): Plan {
     publish,
     announceEnded: loaded && phase === 'Ended' && input.status?.phase !== 'Ended',
     status,
-    marker: loaded ? { ledgerId: snapshot.ledgerId, seq: snapshot.seq } : input.marker,
     events,
     result: nextLook(settings, phase, now),
   };

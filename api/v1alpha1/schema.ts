@@ -486,6 +486,24 @@ const ItemStatusSchema = Type.Object(
   { description: 'Ledger counts of one SKU.' },
 );
 
+const LedgerStatusSchema = Type.Object(
+  {
+    id: Type.String({
+      description: 'Id of the ledger this sale loaded into Redis.',
+      minLength: 1,
+      maxLength: 64,
+    }),
+    seq: Type.Integer({
+      description: 'Highest ledger sequence number observed; a lower one means Redis rolled back.',
+      minimum: 0,
+    }),
+  },
+  {
+    description:
+      'The ledger last observed, so a preload refuses to reload a lost or rolled-back ledger.',
+  },
+);
+
 export const FlashSaleStatusSchema = Type.Object(
   {
     phase: Type.Optional(
@@ -511,6 +529,7 @@ export const FlashSaleStatusSchema = Type.Object(
         maxItems: 16,
       }),
     ),
+    ledger: Type.Optional(LedgerStatusSchema),
   },
   { description: 'Observed state of the sale, written by the operator.' },
 );
