@@ -7,6 +7,7 @@ type Scenario = (options: { quick: boolean }) => Promise<Record<string, unknown>
 
 const scenarios: Record<string, () => Promise<Scenario>> = {
   ledger: async () => (await import('./ledger.ts')).ledgerBenchmark,
+  operator: async () => (await import('./operator.ts')).operatorBenchmark,
 };
 
 const { positionals, values } = parseArgs({
