@@ -7,6 +7,7 @@ type Scenario = (options: { quick: boolean }) => Promise<Record<string, unknown>
 
 const scenarios: Record<string, () => Promise<Scenario>> = {
   ledger: async () => (await import('./ledger.ts')).ledgerBenchmark,
+  storm: async () => (await import('./storm.ts')).stormBenchmark,
   operator: async () => (await import('./operator.ts')).operatorBenchmark,
 };
 
