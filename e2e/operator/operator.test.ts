@@ -331,8 +331,13 @@ void describe('the operator on a real control plane with real Redis', () => {
     );
     const takeover = performance.now() - killed;
     t.diagnostic(`SIGKILL of the leader → standby holds the Lease: ${takeover.toFixed(0)} ms`);
-    // The Lease says 4 s; the standby notices within one retry period (under a second).
-    assert.ok(takeover < (LEASE_SECONDS + 2) * 1000, `${takeover.toFixed(0)} ms`);
+    // As in client-go, the standby counts the Lease from when it last saw it renewed (up to one
+    // retry period after the renewal) and checks again every retry period: at worst the Lease
+    // plus two retry periods (operator/main.ts: retry = min(2 s, 13.3 % of the Lease)), plus
+    // 2 s for apiserver round trips and scheduling on a shared 2-core machine.
+    const retryMs = Math.min(2000, LEASE_SECONDS * 133);
+    const bound = LEASE_SECONDS * 1000 + 2 * retryMs + 2000;
+    assert.ok(takeover < bound, `${takeover.toFixed(0)} ms, bound ${bound} ms`);
 
     const now = Date.now();
     await applyJson(sale('after-failover', now - 1000, now + 600_000, 'Delete'));
