@@ -48,7 +48,13 @@ async function startCli(): Promise<Running> {
           dir?: string;
           processes?: { pid: number }[];
         };
-        if (event.msg === 'running' && event.dir !== undefined && event.processes !== undefined) {
+        // The export line follows the event on the other stream: wait for both.
+        if (
+          event.msg === 'running' &&
+          event.dir !== undefined &&
+          event.processes !== undefined &&
+          stdout.includes('export KUBECONFIG=')
+        ) {
           return { dir: event.dir, pids: event.processes.map((p) => p.pid) };
         }
       }
@@ -68,8 +74,12 @@ async function assertNothingLeft(running: Running, timeoutMs: number): Promise<v
 }
 
 void describe('npm run cluster lifecycle', () => {
-  void it('prints the export line and cleans up on SIGTERM, and the watchdog cleans up after SIGKILL', async () => {
+  void it('prints the export line and cleans up on SIGTERM, and the watchdog cleans up after SIGKILL', async (t) => {
     const [terminated, killed] = await Promise.all([startCli(), startCli()]);
+    // A failed assertion must not leave them running (and the test runner waiting on them).
+    t.after(() => {
+      for (const running of [terminated, killed]) running.child.kill('SIGKILL');
+    });
     for (const running of [terminated, killed]) {
       assert.match(running.stdout, /^export KUBECONFIG=\/.*\/kubeconfig$/m);
       assert.ok(existsSync(running.dir));
