@@ -14,14 +14,9 @@ import {
 import { SaleLedger } from '../ledger/index.ts';
 import { connectRedis } from '../sidecar/redis.ts';
 import { startControlPlane, type ControlPlane } from '../e2e/controlplane/controlplane.ts';
+import { startOperator } from '../e2e/support/operator.ts';
 import { startRedis, type RedisServer } from '../e2e/support/redis.ts';
-import {
-  freePort,
-  startProcess,
-  waitFor,
-  waitForHttp,
-  type ManagedProcess,
-} from '../e2e/support/process.ts';
+import { waitFor, type ManagedProcess } from '../e2e/support/process.ts';
 
 const root = join(import.meta.dirname, '..');
 const NS = 'default';
@@ -107,34 +102,21 @@ async function ledgerHolds(client: ReturnType<typeof connectRedis>, name: string
   );
 }
 
-async function startOperator(cp: ControlPlane, redis: RedisServer): Promise<ManagedProcess> {
-  const port = await freePort();
-  const logFile = join(cp.dir, 'logs', 'operator.log');
+async function startLeadingOperator(cp: ControlPlane, redis: RedisServer): Promise<ManagedProcess> {
   // FLASHGUARD_BENCH_CPU_PROF=<dir> profiles the operator (written when it exits on SIGTERM).
   const profDir = process.env.FLASHGUARD_BENCH_CPU_PROF;
-  const proc = startProcess({
-    name: 'operator',
-    command: join(root, 'node_modules', '.bin', 'node'),
-    args: [
-      ...(profDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profDir]),
-      join(root, 'operator', 'main.ts'),
-      '--kubeconfig',
-      cp.kubeconfig,
-      '--redis',
-      redis.url,
-      '--listen',
-      `127.0.0.1:${String(port)}`,
-      '--identity',
-      'bench',
-    ],
-    logFile,
+  const { process: proc, opsUrl } = await startOperator({
+    kubeconfig: cp.kubeconfig,
+    redisUrl: redis.url,
+    identity: 'bench',
+    logDir: join(cp.dir, 'logs'),
+    nodeArgs: profDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profDir],
   });
-  await waitForHttp(`http://127.0.0.1:${String(port)}/readyz`, proc, logFile);
   // Ready answers for a standby too: wait until it leads, so no time goes to the election.
   await waitFor(
     'operator to lead',
     async () => {
-      const text = await (await fetch(`http://127.0.0.1:${String(port)}/metrics`)).text();
+      const text = await (await fetch(`${opsUrl}/metrics`)).text();
       return /^flashguard_operator_leader 1$/m.test(text) ? true : undefined;
     },
     { timeoutMs: 30_000, intervalMs: 100 },
@@ -180,7 +162,7 @@ export async function operatorBenchmark({
   try {
     await cp.kubectl(['apply', '-f', join(root, 'crds', 'flashguard.dev_flashsales.yaml')]);
     await cp.kubectl(['wait', '--for=condition=Established', 'crd/flashsales.flashguard.dev']);
-    operator = await startOperator(cp, redis);
+    operator = await startLeadingOperator(cp, redis);
     const kc = new KubeConfig();
     kc.loadFromFile(cp.kubeconfig);
     const core = kc.makeApiClient(CoreV1Api);

@@ -8,14 +8,9 @@ import { parse } from 'yaml';
 import { saleKeys, SaleLedger, type LedgerSnapshot } from '../../ledger/index.ts';
 import { connectRedis } from '../../sidecar/redis.ts';
 import { startControlPlane, type ControlPlane } from '../controlplane/controlplane.ts';
+import { startOperator } from '../support/operator.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
-import {
-  freePort,
-  startProcess,
-  waitFor,
-  waitForHttp,
-  type ManagedProcess,
-} from '../support/process.ts';
+import { waitFor, type ManagedProcess } from '../support/process.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const LEASE_SECONDS = 4;
@@ -67,34 +62,19 @@ void describe('the operator on a real control plane with real Redis', () => {
   const operators: ManagedProcess[] = [];
   const metricsUrls = new Map<string, string>();
 
-  async function startOperator(
+  async function startNamedOperator(
     identity: string,
     leaseSeconds = LEASE_SECONDS,
   ): Promise<ManagedProcess> {
-    const port = await freePort();
-    const logFile = join(cp.dir, 'logs', `operator-${identity}.log`);
-    const proc = startProcess({
-      name: `operator-${identity}`,
-      command: join(root, 'node_modules', '.bin', 'node'),
-      args: [
-        join(root, 'operator', 'main.ts'),
-        '--kubeconfig',
-        cp.kubeconfig,
-        '--redis',
-        redis.url,
-        '--listen',
-        `127.0.0.1:${String(port)}`,
-        '--identity',
-        identity,
-        '--lease-duration',
-        String(leaseSeconds),
-      ],
-      logFile,
+    const { process: proc, opsUrl } = await startOperator({
+      kubeconfig: cp.kubeconfig,
+      redisUrl: redis.url,
+      identity,
+      logDir: join(cp.dir, 'logs'),
+      leaseSeconds,
     });
     operators.push(proc);
-    metricsUrls.set(identity, `http://127.0.0.1:${String(port)}/metrics`);
-    // Ready: a standby at once, the leader once it has listed the FlashSales.
-    await waitForHttp(`http://127.0.0.1:${String(port)}/readyz`, proc, logFile);
+    metricsUrls.set(identity, `${opsUrl}/metrics`);
     return proc;
   }
 
@@ -156,7 +136,7 @@ void describe('the operator on a real control plane with real Redis', () => {
       'crd/flashsales.flashguard.dev',
       '--timeout=30s',
     ]);
-    await startOperator('first');
+    await startNamedOperator('first');
   });
 
   after(async () => {
@@ -318,7 +298,7 @@ void describe('the operator on a real control plane with real Redis', () => {
   void it('kill the leader: the standby takes over within the Lease duration', async (t) => {
     // The standby renews a long Lease once it leads, so the apiserver restart below cannot
     // cost it the leadership: what recovers there is its informer, not a new term.
-    await startOperator('second', 30);
+    await startNamedOperator('second', 30);
     assert.equal(await leaseHolder(), 'first');
     const [first] = operators;
     assert.ok(first);
