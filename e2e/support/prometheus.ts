@@ -52,8 +52,8 @@ export interface RunningPrometheus {
   readonly url: string;
   readonly process: ManagedProcess;
   readonly logFile: string;
-  /** An instant query at the current time; throws with Prometheus's error on a bad query. */
-  query(promql: string): Promise<QueryResult>;
+  /** An instant query (now, or at `at`); throws with Prometheus's error on a bad query. */
+  query(promql: string, at?: Date): Promise<QueryResult>;
   /** Resolves once every target of every job has been scraped successfully. */
   waitForTargets(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
@@ -143,8 +143,10 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Runni
     url,
     process: proc,
     logFile,
-    async query(promql) {
-      const raw = await api<RawResult>(`${url}/api/v1/query?query=${encodeURIComponent(promql)}`);
+    async query(promql, at) {
+      const params = new URLSearchParams({ query: promql });
+      if (at !== undefined) params.set('time', String(at.getTime() / 1000));
+      const raw = await api<RawResult>(`${url}/api/v1/query?${params.toString()}`);
       return { resultType: raw.resultType, samples: samplesOf(raw) };
     },
     async waitForTargets(timeoutMs = 30_000) {
