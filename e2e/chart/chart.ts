@@ -22,11 +22,12 @@ export interface K8sObject {
   [field: string]: unknown;
 }
 
-/** `helm <args>` with `values` as a values file on stdin; does not throw on failure. */
-export function helm(args: readonly string[], values: object = {}): Promise<CommandResult> {
+/** `helm <args>`, with `values` as a values file on stdin if given; does not throw on failure. */
+export function helm(args: readonly string[], values?: object): Promise<CommandResult> {
   const bin = ensureBinaries();
-  return runCommand(bin.helm, [...args, '--values', '-'], process.env, {
-    input: JSON.stringify(values),
+  const valuesArgs = values === undefined ? [] : ['--values', '-'];
+  return runCommand(bin.helm, [...args, ...valuesArgs], process.env, {
+    input: values === undefined ? '' : JSON.stringify(values),
     check: false,
   });
 }
