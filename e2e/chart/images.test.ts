@@ -63,8 +63,9 @@ function packagesReachableFrom(entry: string): Set<string> {
     if (seen.has(file)) continue;
     seen.add(file);
     const source = readFileSync(file, 'utf8');
-    for (const m of source.matchAll(/(?:from|import)\s*\(?\s*'([^']+)'/g)) {
-      const specifier = m[1] ?? '';
+    // tsc writes the specifiers it rewrites (.ts → .js) with double quotes.
+    for (const m of source.matchAll(/(?:from|import)\s*\(?\s*(['"])([^'"]+)\1/g)) {
+      const specifier = m[2] ?? '';
       if (specifier.startsWith('.')) pending.push(resolve(dirname(file), specifier));
       else if (!specifier.startsWith('node:') && !builtins.has(specifier)) {
         const parts = specifier.split('/');
