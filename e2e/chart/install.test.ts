@@ -17,7 +17,7 @@ import { SaleLedger } from '../../ledger/index.ts';
 import { connectRedis } from '../../sidecar/redis.ts';
 import { startControlPlane, type ControlPlane } from '../controlplane/controlplane.ts';
 import { startOperator } from '../support/operator.ts';
-import { waitFor, type ManagedProcess } from '../support/process.ts';
+import { freePort, waitFor, type ManagedProcess } from '../support/process.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
 import { flashSale } from '../support/sidecar.ts';
 import { chartDir, type K8sObject } from './chart.ts';
@@ -264,6 +264,39 @@ void describe('helm install of the chart, and the operator under its ServiceAcco
       }
     }
     assert.deepEqual(wrong, []);
+  });
+
+  void it('sends only opted-in pods outside its namespace to the webhook (upgrade to webhook.url)', async () => {
+    // Nothing listens at this URL: with failurePolicy Fail, a pod the webhook selects cannot be
+    // created, and any other pod is created as if the webhook did not exist.
+    const closedPort = await freePort();
+    await cp.helm([
+      'upgrade',
+      release,
+      chartDir,
+      ...['-n', namespace, '--reuse-values'],
+      ...['--set', `webhook.url=https://127.0.0.1:${String(closedPort)}`],
+    ]);
+    const pod = (name: string, ns: string, optIn: boolean) => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name,
+        namespace: ns,
+        labels: optIn ? { 'flashguard.dev/inject': 'true' } : {},
+      },
+      spec: { containers: [{ name: 'app', image: 'checkout:1' }] },
+    });
+    const create = (manifest: object) =>
+      cp.kubectl(['create', '-f', '-'], { input: JSON.stringify(manifest), check: false });
+
+    const selected = await create(pod('opted-in', 'shop', true));
+    assert.notEqual(selected.code, 0);
+    assert.match(selected.stderr, /failed calling webhook "inject\.flashguard\.dev"/);
+    const unlabelled = await create(pod('not-opted-in', 'shop', false));
+    assert.equal(unlabelled.code, 0, unlabelled.stderr);
+    const own = await create(pod('opted-in-operator-namespace', namespace, true));
+    assert.equal(own.code, 0, own.stderr);
   });
 
   void it('uninstalls, keeping the CRD and the FlashSales (crds.keep)', async () => {

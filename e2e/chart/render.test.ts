@@ -160,6 +160,19 @@ void describe('the flashguard chart, rendered', () => {
     }
   });
 
+  void it('ships a helm test hook that asks /readyz through the metrics Service', async () => {
+    const objects = await renderChart(minimalValues);
+    const hook = only(objects, 'Pod') as K8sObject & {
+      spec: { containers: { command: string[] }[] };
+    };
+    assert.equal(hook.metadata.annotations?.['helm.sh/hook'], 'test');
+    const service = only(objects, 'Service', 'fg-flashguard-metrics') as Service;
+    assert.equal(
+      hook.spec.containers[0]?.command.at(-1),
+      `http://${service.metadata.name}.${namespace}.svc:${String(service.spec.ports[0]?.port)}/readyz`,
+    );
+  });
+
   void it('puts the standard labels on every object', async () => {
     const objects = await renderChart({
       ...minimalValues,
