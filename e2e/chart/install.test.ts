@@ -144,10 +144,12 @@ void describe('helm install of the chart, and the operator under its ServiceAcco
       ...['--set', `operator.redis.url=${redis.url}`],
     ]);
     const status = await cp.helm(['status', release, '-n', namespace, '-o', 'json']);
-    assert.equal(
-      (JSON.parse(status.stdout) as { info: { status: string } }).info.status,
-      'deployed',
-    );
+    const info = (JSON.parse(status.stdout) as { info: { status: string; notes: string } }).info;
+    assert.equal(info.status, 'deployed');
+    // NOTES.txt tells the user how to check the install and how a pod opts in.
+    assert.match(info.notes, new RegExp(`helm test ${release} -n ${namespace}`));
+    assert.match(info.notes, /flashguard\.dev\/inject: "true"/);
+    assert.match(info.notes, new RegExp(webhookConfig));
     const manifest = (await cp.helm(['get', 'manifest', release, '-n', namespace])).stdout;
     const objects = parseAllDocuments(manifest)
       .map((d) => d.toJS() as K8sObject | null)
