@@ -30,6 +30,31 @@ export function problemAnswer(p: Problem): Answer {
   return { status: p.status, headers, body: JSON.stringify(p.body), outcome: p.name };
 }
 
+/**
+ * The sold-out problem and answer of each SKU, built once: in a storm nearly every checkout is
+ * answered with one of them. Bounded by the SKUs of the guarded sales (classify admits no other).
+ */
+const soldOut = new Map<string, { problem: Problem; answer: Answer }>();
+
+function soldOutFor(sku: string): { problem: Problem; answer: Answer } {
+  let cached = soldOut.get(sku);
+  if (cached === undefined) {
+    const p = problem('sold-out', `${sku} is sold out`, { sku, available: 0 });
+    const { status, headers, body, outcome } = problemAnswer(p);
+    // Shared by every reply: frozen, and the body encoded once.
+    const answer = { status, headers: Object.freeze(headers), body: Buffer.from(body), outcome };
+    cached = { problem: p, answer: Object.freeze(answer) };
+    soldOut.set(sku, cached);
+  }
+  return cached;
+}
+
+/** The answer to a local rejection; the sold-out one comes ready-made. */
+export function localAnswer(p: Problem, sku: string): Answer {
+  const cached = p.name === 'sold-out' ? soldOut.get(sku) : undefined;
+  return cached?.problem === p ? cached.answer : problemAnswer(p);
+}
+
 /** What local state alone can refuse: outside the window, or sold out. */
 export function localRejection(
   sale: Pick<GuardedSale, 'settings' | 'soldOut'>,
@@ -50,8 +75,7 @@ export function localRejection(
       endedAt: new Date(endMs).toISOString(),
     });
   }
-  if (sale.soldOut.has(sku))
-    return problem('sold-out', `${sku} is sold out`, { sku, available: 0 });
+  if (sale.soldOut.has(sku)) return soldOutFor(sku).problem;
   return undefined;
 }
 
@@ -215,7 +239,7 @@ export class CheckoutPipeline {
     const { sale, sku } = checkout;
     const now = this.#options.clock();
     const local = localRejection(sale, sku, now);
-    if (local !== undefined) return problemAnswer(local);
+    if (local !== undefined) return localAnswer(local, sku);
 
     const token = sale.bucket.take(now);
     if (!token.ok) {
@@ -279,7 +303,10 @@ export class CheckoutPipeline {
     const result = await upstream.send({
       method: request.method,
       path: request.url,
-      headers: forwardHeaders(request.headers, { [route.reservationHeader]: reservation.id }),
+      headers: forwardHeaders(request.headers, {
+        name: route.reservationHeader,
+        value: reservation.id,
+      }),
       body: request.body,
       timeoutMs: route.upstreamTimeoutMilliseconds,
     });

@@ -69,7 +69,8 @@ export class SidecarMetrics {
     help: 'Whether the last ledger call of this sidecar succeeded (1) or not (0).',
     registers: [this.registry],
   });
-  readonly #requestChildren = new Map<string, { inc(): void }>();
+  /** Label children by sale, then SKU, then outcome: no key to build per checkout. */
+  readonly #requestChildren = new Map<string, Map<string, Map<string, { inc(): void }>>>();
   readonly #durationChildren = new Map<string, { observe(value: number): void }>();
 
   constructor() {
@@ -87,11 +88,20 @@ export class SidecarMetrics {
   }
 
   checkout(sale: string, sku: string, outcome: CheckoutOutcome, seconds: number): void {
-    const key = `${sale}\n${sku}\n${outcome}`;
-    let counter = this.#requestChildren.get(key);
+    let bySku = this.#requestChildren.get(sale);
+    if (bySku === undefined) {
+      bySku = new Map<string, Map<string, { inc(): void }>>();
+      this.#requestChildren.set(sale, bySku);
+    }
+    let byOutcome = bySku.get(sku);
+    if (byOutcome === undefined) {
+      byOutcome = new Map<string, { inc(): void }>();
+      bySku.set(sku, byOutcome);
+    }
+    let counter = byOutcome.get(outcome);
     if (counter === undefined) {
       counter = this.#requests.labels(sale, sku, outcome);
-      this.#requestChildren.set(key, counter);
+      byOutcome.set(outcome, counter);
     }
     counter.inc();
     let histogram = this.#durationChildren.get(outcome);

@@ -74,7 +74,9 @@ export async function buildProxy(options: ProxyOptions): Promise<FastifyInstance
   };
 
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
-    const [path = '/', query = ''] = request.url.split('?', 2);
+    const url = request.url;
+    const mark = url.indexOf('?');
+    const path = mark === -1 ? url : url.slice(0, mark);
     const candidates = routedSales(options.sales(), request.method, path);
     if (candidates.length === 0) return reply.from(request.url, stripReservation);
 
@@ -90,7 +92,7 @@ export async function buildProxy(options: ProxyOptions): Promise<FastifyInstance
     }
     const decision = classify(candidates, {
       headers: request.headers,
-      query: new URLSearchParams(query),
+      query: mark === -1 ? '' : url.slice(mark + 1),
       body,
     });
     if (decision.kind === 'invalid') return send(reply, problemAnswer(decision.problem));
