@@ -227,17 +227,29 @@ export class CheckoutPipeline {
     this.#options = options;
   }
 
-  async handle(checkout: CheckoutRequest<GuardedSale>, request: RawRequest): Promise<Answer> {
-    const { clock, metrics } = this.#options;
+  /**
+   * The answer to one sale checkout. What local state refuses is answered synchronously (no
+   * promise, no extra tick: the reject path of a storm); an admitted checkout settles later.
+   */
+  handle(checkout: CheckoutRequest<GuardedSale>, request: RawRequest): Answer | Promise<Answer> {
+    const { clock } = this.#options;
     const started = clock();
-    const answer = await this.#decide(checkout, request);
+    const refused = this.#refuseLocally(checkout, started);
+    if (refused !== undefined) return this.#counted(checkout, refused, started);
+    return this.#admit(checkout, request).then((answer) =>
+      this.#counted(checkout, answer, started),
+    );
+  }
+
+  #counted(checkout: CheckoutRequest<GuardedSale>, answer: Answer, started: number): Answer {
+    const { clock, metrics } = this.#options;
     metrics.checkout(checkout.sale.label, checkout.sku, answer.outcome, (clock() - started) / 1000);
     return answer;
   }
 
-  async #decide(checkout: CheckoutRequest<GuardedSale>, request: RawRequest): Promise<Answer> {
+  /** Window, sold out, rate limit, breaker; undefined once a breaker permit is taken. */
+  #refuseLocally(checkout: CheckoutRequest<GuardedSale>, now: number): Answer | undefined {
     const { sale, sku } = checkout;
-    const now = this.#options.clock();
     const local = localRejection(sale, sku, now);
     if (local !== undefined) return localAnswer(local, sku);
 
@@ -263,7 +275,11 @@ export class CheckoutPipeline {
         ),
       );
     }
+    return undefined;
+  }
 
+  async #admit(checkout: CheckoutRequest<GuardedSale>, request: RawRequest): Promise<Answer> {
+    const { sale, sku } = checkout;
     let reserved: ReserveOutcome;
     try {
       reserved = await sale.ledger.reserve({
