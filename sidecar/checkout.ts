@@ -43,7 +43,8 @@ function soldOutFor(sku: string): { problem: Problem; answer: Answer } {
     const { status, headers, body, outcome } = problemAnswer(p);
     // Shared by every reply: frozen, and the body encoded once.
     const answer = { status, headers: Object.freeze(headers), body: Buffer.from(body), outcome };
-    cached = { problem: p, answer: Object.freeze(answer) };
+    Object.freeze(p.body);
+    cached = { problem: Object.freeze(p), answer: Object.freeze(answer) };
     soldOut.set(sku, cached);
   }
   return cached;
