@@ -1,6 +1,6 @@
 // The typed Ledger API over one sale: every call is one atomic Lua script (or a read), with its
 // arguments checked before Redis is touched.
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import {
   checkIdempotencyKey,
   checkNonNegativeInteger,
@@ -74,10 +74,11 @@ const PRELOAD_ATTEMPTS = 5;
  * its user and a retry lands on the same reservation; random when there is no key.
  */
 export function reservationIdFor(user: string, idempotencyKey: string | undefined): string {
+  // One-shot hash: measured cheaper than a Hash object on the checkout path; same bytes.
   const bytes =
     idempotencyKey === undefined
       ? randomBytes(16)
-      : createHash('sha256').update(user).update('\n').update(idempotencyKey).digest();
+      : hash('sha256', `${user}\n${idempotencyKey}`, 'buffer');
   return bytes.subarray(0, 16).toString('base64url');
 }
 

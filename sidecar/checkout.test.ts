@@ -5,7 +5,9 @@ import {
   answerForReserve,
   decodeReplay,
   encodeReplay,
+  localAnswer,
   localRejection,
+  problemAnswer,
   settlementFor,
   WINDOW_SKEW_MS,
 } from './checkout.ts';
@@ -103,6 +105,30 @@ describe('local rejections', () => {
     assert.equal(localRejection(sale, 'a', 20_000 + WINDOW_SKEW_MS)?.name, 'ended');
     assert.equal(localRejection(sale, 'gone', 15_000)?.name, 'sold-out');
     assert.equal(localRejection(sale, 'a', 15_000), undefined);
+  });
+  test('the ready-made sold-out answer is the one problemAnswer would build', () => {
+    const rejection = localRejection(sale, 'gone', 15_000);
+    assert.ok(rejection);
+    const answer = localAnswer(rejection, 'gone');
+    const built = problemAnswer(rejection);
+    assert.equal(answer.status, 409);
+    assert.deepEqual(answer.headers, built.headers);
+    assert.equal(String(answer.body), built.body);
+    assert.deepEqual(JSON.parse(String(answer.body)), {
+      type: 'https://flashguard.dev/problems/sold-out',
+      title: 'Sold out',
+      status: 409,
+      detail: 'gone is sold out',
+      sku: 'gone',
+      available: 0,
+    });
+  });
+  test('other local rejections are built each time (their details carry the time)', () => {
+    const rejection = localRejection(sale, 'a', 1000);
+    assert.ok(rejection);
+    const answer = localAnswer(rejection, 'a');
+    assert.equal(answer.outcome, 'not-started');
+    assert.equal(answer.headers['retry-after'], '9');
   });
 });
 

@@ -30,6 +30,32 @@ export function problemAnswer(p: Problem): Answer {
   return { status: p.status, headers, body: JSON.stringify(p.body), outcome: p.name };
 }
 
+/**
+ * The sold-out problem and answer of each SKU, built once: in a storm nearly every checkout is
+ * answered with one of them. Bounded by the SKUs of the guarded sales (classify admits no other).
+ */
+const soldOut = new Map<string, { problem: Problem; answer: Answer }>();
+
+function soldOutFor(sku: string): { problem: Problem; answer: Answer } {
+  let cached = soldOut.get(sku);
+  if (cached === undefined) {
+    const p = problem('sold-out', `${sku} is sold out`, { sku, available: 0 });
+    const { status, headers, body, outcome } = problemAnswer(p);
+    // Shared by every reply: frozen, and the body encoded once.
+    const answer = { status, headers: Object.freeze(headers), body: Buffer.from(body), outcome };
+    Object.freeze(p.body);
+    cached = { problem: Object.freeze(p), answer: Object.freeze(answer) };
+    soldOut.set(sku, cached);
+  }
+  return cached;
+}
+
+/** The answer to a local rejection; the sold-out one comes ready-made. */
+export function localAnswer(p: Problem, sku: string): Answer {
+  const cached = p.name === 'sold-out' ? soldOut.get(sku) : undefined;
+  return cached?.problem === p ? cached.answer : problemAnswer(p);
+}
+
 /** What local state alone can refuse: outside the window, or sold out. */
 export function localRejection(
   sale: Pick<GuardedSale, 'settings' | 'soldOut'>,
@@ -50,8 +76,7 @@ export function localRejection(
       endedAt: new Date(endMs).toISOString(),
     });
   }
-  if (sale.soldOut.has(sku))
-    return problem('sold-out', `${sku} is sold out`, { sku, available: 0 });
+  if (sale.soldOut.has(sku)) return soldOutFor(sku).problem;
   return undefined;
 }
 
@@ -203,19 +228,31 @@ export class CheckoutPipeline {
     this.#options = options;
   }
 
-  async handle(checkout: CheckoutRequest<GuardedSale>, request: RawRequest): Promise<Answer> {
-    const { clock, metrics } = this.#options;
+  /**
+   * The answer to one sale checkout. What local state refuses is answered synchronously (no
+   * promise, no extra tick: the reject path of a storm); an admitted checkout settles later.
+   */
+  handle(checkout: CheckoutRequest<GuardedSale>, request: RawRequest): Answer | Promise<Answer> {
+    const { clock } = this.#options;
     const started = clock();
-    const answer = await this.#decide(checkout, request);
+    const refused = this.#refuseLocally(checkout, started);
+    if (refused !== undefined) return this.#counted(checkout, refused, started);
+    return this.#admit(checkout, request).then((answer) =>
+      this.#counted(checkout, answer, started),
+    );
+  }
+
+  #counted(checkout: CheckoutRequest<GuardedSale>, answer: Answer, started: number): Answer {
+    const { clock, metrics } = this.#options;
     metrics.checkout(checkout.sale.label, checkout.sku, answer.outcome, (clock() - started) / 1000);
     return answer;
   }
 
-  async #decide(checkout: CheckoutRequest<GuardedSale>, request: RawRequest): Promise<Answer> {
+  /** Window, sold out, rate limit, breaker; undefined once a breaker permit is taken. */
+  #refuseLocally(checkout: CheckoutRequest<GuardedSale>, now: number): Answer | undefined {
     const { sale, sku } = checkout;
-    const now = this.#options.clock();
     const local = localRejection(sale, sku, now);
-    if (local !== undefined) return problemAnswer(local);
+    if (local !== undefined) return localAnswer(local, sku);
 
     const token = sale.bucket.take(now);
     if (!token.ok) {
@@ -239,7 +276,11 @@ export class CheckoutPipeline {
         ),
       );
     }
+    return undefined;
+  }
 
+  async #admit(checkout: CheckoutRequest<GuardedSale>, request: RawRequest): Promise<Answer> {
+    const { sale, sku } = checkout;
     let reserved: ReserveOutcome;
     try {
       reserved = await sale.ledger.reserve({
@@ -279,7 +320,10 @@ export class CheckoutPipeline {
     const result = await upstream.send({
       method: request.method,
       path: request.url,
-      headers: forwardHeaders(request.headers, { [route.reservationHeader]: reservation.id }),
+      headers: forwardHeaders(request.headers, {
+        name: route.reservationHeader,
+        value: reservation.id,
+      }),
       body: request.body,
       timeoutMs: route.upstreamTimeoutMilliseconds,
     });

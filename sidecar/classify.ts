@@ -29,7 +29,8 @@ export type Classification<S> =
 
 export interface RequestParts {
   headers: IncomingHttpHeaders;
-  query: URLSearchParams;
+  /** The query string (parsed only when a sale reads a field from it), or its parameters. */
+  query: URLSearchParams | string;
   /** The raw body; classification decodes it only when a sale reads fields from it. */
   body: Buffer;
 }
@@ -48,11 +49,11 @@ function header(headers: IncomingHttpHeaders, name: string): string | undefined 
   return Array.isArray(value) ? value.join(', ') : value;
 }
 
-/** Parses the body as a JSON object, once, only if some sale needs it. */
 function bodyError(error: string): { error: string } {
   return { error, [BODY_ERROR]: true } as { error: string };
 }
 
+/** Parses the body as a JSON object (once, only if some sale needs it). */
 function jsonBody(body: Buffer): Record<string, unknown> | { error: string } {
   let text: string;
   try {
@@ -72,18 +73,19 @@ function jsonBody(body: Buffer): Record<string, unknown> | { error: string } {
   return value as Record<string, unknown>;
 }
 
-function read(
-  source: ValueSourceSettings,
-  parts: RequestParts,
-  body: () => Record<string, unknown> | { error: string },
-): unknown {
+interface Lazy {
+  query: () => URLSearchParams;
+  body: () => Record<string, unknown> | { error: string };
+}
+
+function read(source: ValueSourceSettings, parts: RequestParts, lazy: Lazy): unknown {
   switch (source.source) {
     case 'Header':
       return header(parts.headers, source.name);
     case 'Query':
-      return parts.query.get(source.name) ?? undefined;
+      return lazy.query().get(source.name) ?? undefined;
     case 'Body': {
-      const parsed = body();
+      const parsed = lazy.body();
       return isBodyError(parsed) ? parsed : parsed[source.name];
     }
   }
@@ -111,10 +113,15 @@ export function classify<S extends RoutedSale>(
   parts: RequestParts,
 ): Classification<S> {
   let parsed: Record<string, unknown> | { error: string } | undefined;
-  const body = () => (parsed ??= jsonBody(parts.body));
+  let params: URLSearchParams | undefined;
+  const lazy: Lazy = {
+    body: () => (parsed ??= jsonBody(parts.body)),
+    query: () =>
+      (params ??= typeof parts.query === 'string' ? new URLSearchParams(parts.query) : parts.query),
+  };
   for (const sale of candidates) {
     const { checkout, items } = sale.settings;
-    const rawSku = read(checkout.sku, parts, body);
+    const rawSku = read(checkout.sku, parts, lazy);
     if (isBodyError(rawSku)) return invalid(rawSku.error);
     const sku = typeof rawSku === 'number' ? String(rawSku) : rawSku;
     if (typeof sku !== 'string' || !SKU_PATTERN.test(sku)) continue;
@@ -123,7 +130,7 @@ export function classify<S extends RoutedSale>(
     if (header(parts.headers, checkout.reservationHeader) !== undefined) {
       return invalid(`the ${checkout.reservationHeader} header is set by Flashguard only`);
     }
-    const rawQuantity = read(checkout.quantity, parts, body);
+    const rawQuantity = read(checkout.quantity, parts, lazy);
     if (isBodyError(rawQuantity)) return invalid(rawQuantity.error);
     if (rawQuantity === undefined)
       return invalid('the quantity is missing', checkout.quantity.name);

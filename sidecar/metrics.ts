@@ -69,7 +69,9 @@ export class SidecarMetrics {
     help: 'Whether the last ledger call of this sidecar succeeded (1) or not (0).',
     registers: [this.registry],
   });
-  readonly #requestChildren = new Map<string, { inc(): void }>();
+  /** Label children by sale, then SKU, then outcome or result: no key to build per checkout. */
+  readonly #requestChildren = new Map<string, Map<string, Map<string, { inc(): void }>>>();
+  readonly #reservationChildren = new Map<string, Map<string, Map<string, { inc(): void }>>>();
   readonly #durationChildren = new Map<string, { observe(value: number): void }>();
 
   constructor() {
@@ -87,13 +89,7 @@ export class SidecarMetrics {
   }
 
   checkout(sale: string, sku: string, outcome: CheckoutOutcome, seconds: number): void {
-    const key = `${sale}\n${sku}\n${outcome}`;
-    let counter = this.#requestChildren.get(key);
-    if (counter === undefined) {
-      counter = this.#requests.labels(sale, sku, outcome);
-      this.#requestChildren.set(key, counter);
-    }
-    counter.inc();
+    this.#child(this.#requestChildren, this.#requests, sale, sku, outcome).inc();
     let histogram = this.#durationChildren.get(outcome);
     if (histogram === undefined) {
       histogram = this.#duration.labels(outcome);
@@ -103,6 +99,32 @@ export class SidecarMetrics {
   }
 
   reservation(sale: string, sku: string, result: ReservationResult): void {
-    this.#reservations.labels(sale, sku, result).inc();
+    this.#child(this.#reservationChildren, this.#reservations, sale, sku, result).inc();
+  }
+
+  /** The label child for (sale, SKU, value), made once: prom-client's labels() allocates. */
+  #child(
+    children: Map<string, Map<string, Map<string, { inc(): void }>>>,
+    counter: { labels(...values: string[]): { inc(): void } },
+    sale: string,
+    sku: string,
+    value: string,
+  ): { inc(): void } {
+    let bySku = children.get(sale);
+    if (bySku === undefined) {
+      bySku = new Map<string, Map<string, { inc(): void }>>();
+      children.set(sale, bySku);
+    }
+    let byValue = bySku.get(sku);
+    if (byValue === undefined) {
+      byValue = new Map<string, { inc(): void }>();
+      bySku.set(sku, byValue);
+    }
+    let child = byValue.get(value);
+    if (child === undefined) {
+      child = counter.labels(sale, sku, value);
+      byValue.set(value, child);
+    }
+    return child;
   }
 }

@@ -8,7 +8,7 @@ import Fastify, {
   type FastifyReply,
   type FastifyRequest,
 } from 'fastify';
-import type { Readable } from 'node:stream';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { readBody } from './body.ts';
 import { classify } from './classify.ts';
 import { problemAnswer, type Answer, type CheckoutPipeline } from './checkout.ts';
@@ -33,21 +33,115 @@ export function routedSales(
   );
 }
 
-function send(reply: FastifyReply, answer: Answer): FastifyReply {
-  return reply.code(answer.status).headers(answer.headers).send(answer.body);
+/** Writes one of the sidecar's answers straight to Node's response. */
+function writeAnswer(
+  res: ServerResponse,
+  answer: Pick<Answer, 'status' | 'headers' | 'body'>,
+  closeConnection: boolean,
+): void {
+  res.statusCode = answer.status;
+  const headers = answer.headers;
+  for (const name in headers) res.setHeader(name, headers[name] as string | string[]);
+  if (closeConnection) res.setHeader('connection', 'close');
+  res.end(answer.body); // Node sets Content-Length: the whole body is known here
 }
 
+const internalError = {
+  status: 500,
+  headers: { 'content-type': 'application/json; charset=utf-8' },
+  body: JSON.stringify({
+    statusCode: 500,
+    error: 'Internal Server Error',
+    message: 'the checkout could not be handled',
+  }),
+};
+
+/** Bodies the checkout front read before handing the request on to Fastify (not a checkout). */
+const readAhead = new WeakMap<IncomingMessage, Buffer>();
+
+/**
+ * The sidecar's HTTP front. Requests on a sale's checkout route are answered here, on Node's
+ * server directly: Fastify's routing, content-type lookup, hooks and reply pipeline cost more
+ * than the sold-out answer itself (measured with `npm run bench -- storm`). Everything else,
+ * and every request once the server is closing (Fastify answers those 503), goes to Fastify.
+ */
 export async function buildProxy(options: ProxyOptions): Promise<FastifyInstance> {
+  let closing = false;
+  const checkout = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    candidates: readonly GuardedSale[],
+    onward: (req: IncomingMessage, res: ServerResponse) => void,
+  ): Promise<void> => {
+    try {
+      let limit = 0;
+      for (const s of candidates) limit = Math.max(limit, s.settings.checkout.maxBodyBytes);
+      const body = await readBody(req, req.headers['content-length'], limit);
+      if (body === 'too-large') {
+        const answer = problemAnswer(
+          problem('body-too-large', `the limit is ${limit} bytes`, { limit }),
+        );
+        writeAnswer(res, answer, true);
+        return;
+      }
+      const url = req.url ?? '/';
+      const mark = url.indexOf('?');
+      const decision = classify(candidates, {
+        headers: req.headers,
+        query: mark === -1 ? '' : url.slice(mark + 1),
+        body,
+      });
+      if (decision.kind === 'pass') {
+        readAhead.set(req, body);
+        onward(req, res);
+        return;
+      }
+      let answer =
+        decision.kind === 'invalid'
+          ? problemAnswer(decision.problem)
+          : options.pipeline.handle(decision.checkout, {
+              method: req.method ?? 'POST',
+              url,
+              headers: req.headers,
+              body,
+            });
+      if (answer instanceof Promise) answer = await answer;
+      // While shutting down, every answer closes its connection, so a keep-alive client that
+      // was in flight when close began does not hold the server open.
+      writeAnswer(res, answer, closing);
+    } catch (error) {
+      app.log.error({ err: error }, 'checkout failed');
+      // What Fastify answers to an unexpected error.
+      if (!res.headersSent) writeAnswer(res, internalError, true);
+    }
+  };
   const app = Fastify({
     logger: options.logger,
     // A log line per checkout would cost more than the checkout; metrics count them instead.
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    serverFactory: (fastify) => {
+      const server = createServer((req, res) => {
+        if (!closing) {
+          const url = req.url ?? '/';
+          const mark = url.indexOf('?');
+          const path = mark === -1 ? url : url.slice(0, mark);
+          const candidates = routedSales(options.sales(), req.method ?? '', path);
+          if (candidates.length > 0) {
+            void checkout(req, res, candidates, fastify);
+            return;
+          }
+        }
+        fastify(req, res);
+      });
+      // Fastify's defaults for the servers it makes itself.
+      server.keepAliveTimeout = 72_000;
+      server.requestTimeout = 0;
+      server.setTimeout(0);
+      return server;
+    },
   });
-  // While shutting down, every answer closes its connection, so a keep-alive client that was
-  // in flight when close began does not hold the server open.
-  let closing = false;
   app.addHook('preClose', (done) => {
     closing = true;
     done();
@@ -56,8 +150,7 @@ export async function buildProxy(options: ProxyOptions): Promise<FastifyInstance
     if (closing) void reply.header('connection', 'close');
     done(null, payload);
   });
-  // Leave every body unread: pass-through traffic is streamed to the app untouched, and sale
-  // checkouts read theirs with their own limit.
+  // Leave every body unread: pass-through traffic is streamed to the app untouched.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, payload, done) => {
     done(null, payload);
@@ -73,41 +166,15 @@ export async function buildProxy(options: ProxyOptions): Promise<FastifyInstance
     },
   };
 
-  const handler = async (request: FastifyRequest, reply: FastifyReply) => {
-    const [path = '/', query = ''] = request.url.split('?', 2);
-    const candidates = routedSales(options.sales(), request.method, path);
-    if (candidates.length === 0) return reply.from(request.url, stripReservation);
-
-    const limit = Math.max(...candidates.map((s) => s.settings.checkout.maxBodyBytes));
-    const stream = (request.body as Readable | undefined) ?? request.raw;
-    const body = await readBody(stream, request.headers['content-length'], limit);
-    if (body === 'too-large') {
-      void reply.header('connection', 'close');
-      return send(
-        reply,
-        problemAnswer(problem('body-too-large', `the limit is ${limit} bytes`, { limit })),
-      );
-    }
-    const decision = classify(candidates, {
-      headers: request.headers,
-      query: new URLSearchParams(query),
+  // Pass-through: requests off every checkout route, and checkouts of a SKU in no sale.
+  const handler = (request: FastifyRequest, reply: FastifyReply) => {
+    const body = readAhead.get(request.raw);
+    if (body === undefined) return reply.from(request.url, stripReservation);
+    return reply.from(request.url, {
+      ...stripReservation,
       body,
+      contentType: request.headers['content-type'] ?? 'application/octet-stream',
     });
-    if (decision.kind === 'invalid') return send(reply, problemAnswer(decision.problem));
-    if (decision.kind === 'pass') {
-      return reply.from(request.url, {
-        ...stripReservation,
-        body,
-        contentType: request.headers['content-type'] ?? 'application/octet-stream',
-      });
-    }
-    const answer = await options.pipeline.handle(decision.checkout, {
-      method: request.method,
-      url: request.url,
-      headers: request.headers,
-      body,
-    });
-    return send(reply, answer);
   };
   app.all('/', handler);
   app.all('/*', handler);

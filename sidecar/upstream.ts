@@ -1,8 +1,8 @@
-// The checkout hot path's client to the app on localhost: an undici Pool (keep-alive), measured
-// cheaper per request than going through reply-from. Low-level errors become one of two typed
+// The checkout hot path's client to the app on localhost: an undici Pool (keep-alive) driven by
+// Pool.dispatch, measured cheaper per request than Pool.request and than reply-from. Low-level errors become one of two typed
 // outcomes at this boundary: the request surely never reached the shop, or it may have.
 import type { IncomingHttpHeaders } from 'node:http';
-import { Pool } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
 
 export type UpstreamResult =
   | {
@@ -50,17 +50,24 @@ const HOP_BY_HOP = new Set([
 /** The headers to forward: the client's, minus hop-by-hop ones, plus `extra`. */
 export function forwardHeaders(
   incoming: IncomingHttpHeaders | Record<string, string | string[] | undefined>,
-  extra: Record<string, string> = {},
+  extra?: { name: string; value: string },
 ): Record<string, string | string[]> {
-  const connectionListed = String(incoming.connection ?? '')
-    .split(',')
-    .map((h) => h.trim().toLowerCase());
+  // Rarely present: only then is the list of extra hop-by-hop names worth building.
+  const connection = incoming.connection;
+  const connectionListed =
+    connection === undefined
+      ? undefined
+      : String(connection)
+          .split(',')
+          .map((h) => h.trim().toLowerCase());
   const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(incoming)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || connectionListed.includes(name)) continue;
+  for (const name in incoming) {
+    const value = incoming[name];
+    if (value === undefined || HOP_BY_HOP.has(name) || connectionListed?.includes(name)) continue;
     out[name] = value;
   }
-  return Object.assign(out, extra);
+  if (extra !== undefined) out[extra.name] = extra.value;
+  return out;
 }
 
 export interface UpstreamRequest {
@@ -70,6 +77,64 @@ export interface UpstreamRequest {
   body: Buffer;
   timeoutMs: number;
 }
+
+/**
+ * Collects one answer for Pool.dispatch: the status, headers and body, nothing else. Measured
+ * cheaper than Pool.request, which wraps every answer in a Readable stream and a promise chain.
+ */
+class AnswerCollector implements Dispatcher.DispatchHandler {
+  readonly #started: number;
+  readonly #clock: () => number;
+  readonly #done: (result: UpstreamResult) => void;
+  #status = 0;
+  #headers: Record<string, string | string[] | undefined> = {};
+  readonly #chunks: Buffer[] = [];
+
+  constructor(started: number, clock: () => number, done: (result: UpstreamResult) => void) {
+    this.#started = started;
+    this.#clock = clock;
+    this.#done = done;
+  }
+
+  onRequestStart(): void {
+    // Nothing to set up: undici requires the method of every handler.
+  }
+
+  onResponseStart(
+    _controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: IncomingHttpHeaders,
+  ): void {
+    if (statusCode < 200) return; // 1xx: informational, the answer follows
+    this.#status = statusCode;
+    this.#headers = headers;
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.#chunks.push(chunk);
+  }
+
+  onResponseEnd(): void {
+    const chunks = this.#chunks;
+    this.#done({
+      kind: 'answered',
+      status: this.#status,
+      headers: this.#headers,
+      body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks),
+      durationMs: this.#clock() - this.#started,
+    });
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    this.#done({
+      kind: classifyUpstreamError(error),
+      error: `${(error as { code?: string }).code ?? error.name}: ${error.message}`,
+      durationMs: this.#clock() - this.#started,
+    });
+  }
+}
+
+const monotonic = performance.now.bind(performance);
 
 export class Upstream {
   readonly origin: string;
@@ -83,39 +148,22 @@ export class Upstream {
     });
   }
 
-  async send(
-    req: UpstreamRequest,
-    clock: () => number = performance.now.bind(performance),
-  ): Promise<UpstreamResult> {
+  send(req: UpstreamRequest, clock: () => number = monotonic): Promise<UpstreamResult> {
     const started = clock();
-    try {
-      const response = await this.#pool.request({
-        method: req.method,
-        path: req.path,
-        headers: req.headers,
-        body: req.body,
-        // Both count from when the request was sent: after that, a timeout means "answer lost".
-        headersTimeout: req.timeoutMs,
-        bodyTimeout: req.timeoutMs,
-      });
-      const body = Buffer.from(await response.body.arrayBuffer());
-      return {
-        kind: 'answered',
-        status: response.statusCode,
-        headers: response.headers,
-        body,
-        durationMs: clock() - started,
-      };
-    } catch (error) {
-      return {
-        kind: classifyUpstreamError(error),
-        error:
-          error instanceof Error
-            ? `${(error as { code?: string }).code ?? error.name}: ${error.message}`
-            : String(error),
-        durationMs: clock() - started,
-      };
-    }
+    return new Promise((resolve) => {
+      this.#pool.dispatch(
+        {
+          method: req.method,
+          path: req.path,
+          headers: req.headers,
+          body: req.body,
+          // Both count from when the request was sent: after that, a timeout means "answer lost".
+          headersTimeout: req.timeoutMs,
+          bodyTimeout: req.timeoutMs,
+        },
+        new AnswerCollector(started, clock, resolve),
+      );
+    });
   }
 
   close(): Promise<void> {
