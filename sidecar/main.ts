@@ -1,10 +1,11 @@
 // flashguard-sidecar: the entrypoint the image runs (compiled) and the demo and tests run.
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { loadFlashSaleFile, withDefaults } from '../api/v1alpha1/index.ts';
 import { CheckoutPipeline } from './checkout.ts';
 import { parseConfig, usage } from './config.ts';
 import { SidecarMetrics } from './metrics.ts';
-import { connectRedis, whenReady } from './redis.ts';
+import { connectRedis, redisFailureReason, whenReady } from './redis.ts';
 import { GuardedSale, SaleSync } from './sales.ts';
 import { buildOps, buildProxy } from './server.ts';
 import { ensureLedger, startReaper, type ReaperLoop } from './standalone.ts';
@@ -34,8 +35,10 @@ const ref = { namespace: flashSale.metadata.namespace ?? 'default', name: flashS
 
 const metrics = new SidecarMetrics();
 const upstream = new Upstream(config.upstream);
-const redis = connectRedis(config.redisUrl);
-const subscriber = connectRedis(config.redisUrl);
+const redisCa =
+  config.redisCaFile === undefined ? {} : { tls: { ca: readFileSync(config.redisCaFile, 'utf8') } };
+const redis = connectRedis(config.redisUrl, redisCa);
+const subscriber = connectRedis(config.redisUrl, redisCa);
 const clock = () => Date.now();
 const sale = new GuardedSale(ref, settings, redis, clock());
 metrics.addSale(
@@ -47,6 +50,7 @@ const pipeline = new CheckoutPipeline({
   upstream,
   metrics,
   clock,
+  replicaAck: config.replicaAck,
   onSettleFailure: (reservation, action, error) => {
     proxy.log.error(
       { reservation: reservation.id, action, err: error },
@@ -65,7 +69,7 @@ const proxy = await buildProxy({
 });
 const log = proxy.log;
 redis.on('error', (err: Error) => {
-  log.warn({ err: err.message }, 'redis connection error');
+  log.warn({ err: err.message, reason: redisFailureReason(err) }, 'redis connection error');
 });
 subscriber.on('error', () => undefined); // reported through the main connection
 
@@ -110,6 +114,8 @@ process.once('SIGINT', () => void shutdown('SIGINT'));
 
 await ops.listen(config.metrics);
 log.info({ metrics: config.metrics }, 'ops endpoints listening');
+// Listening before Redis is reached: checkouts get 503 ledger-unavailable, not a refused connection.
+await proxy.listen(config.listen);
 
 // Redis may not be up yet: keep trying, as Kubernetes would restart us anyway.
 while (!isStopping()) {
@@ -137,7 +143,6 @@ if (!isStopping()) {
         log.info({ reaper: report }, 'reaper round');
     },
   );
-  await proxy.listen(config.listen);
   log.info(
     { sale: sale.label, listen: config.listen, upstream: config.upstream },
     'guarding checkouts',
