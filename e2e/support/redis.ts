@@ -232,7 +232,7 @@ export async function startRedisSentinel(
       { timeoutMs: 30_000, intervalMs: 200 },
     );
   try {
-    const primary = await startRedis();
+    const primary = await startRedis({ args: ['--repl-diskless-sync-delay', '0'] });
     servers.push(primary);
     for (let i = 0; i < replicas; i++) {
       servers.push(await startRedis({ args: ['--replicaof', '127.0.0.1', String(primary.port)] }));
