@@ -1,7 +1,8 @@
 // Redis Sentinel failover under a storm: a primary, two replicas and three sentinels (quorum 2)
-// on loopback; the primary is killed with SIGKILL mid-storm. With the replica-acknowledged mode
-// nothing is oversold, measured from the shop's committed orders; with it off the test reports
-// what happened (async replication may lose acknowledged reservations) without asserting it.
+// on loopback; mid-storm the primary is killed with SIGKILL, or a sentinel is asked to fail
+// over. With the replica-acknowledged mode nothing is oversold, measured from the shop's
+// committed orders; with it off the test reports what happened (async replication may lose
+// acknowledged reservations) without asserting it.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
@@ -11,7 +12,22 @@ import { stormWithCrash } from './storm-kill.ts';
 
 const STOCK = 300;
 
-async function killPrimaryMidStorm(setup: RedisSentinelSetup, sidecarArgs: readonly string[]) {
+type Crash = 'SIGKILL of the primary' | 'SENTINEL FAILOVER';
+
+const crashes: Record<Crash, (setup: RedisSentinelSetup) => Promise<number>> = {
+  'SIGKILL of the primary': async (setup) => {
+    const before = await setup.primaryPort();
+    await setup.servers.find((s) => s.port === before)?.stop('SIGKILL');
+    return setup.newPrimary(before);
+  },
+  'SENTINEL FAILOVER': (setup) => setup.failover(),
+};
+
+async function failoverMidStorm(
+  setup: RedisSentinelSetup,
+  crash: Crash,
+  sidecarArgs: readonly string[],
+) {
   const sku = `phone-${randomUUID().slice(0, 6)}`;
   // A shop per run: both runs' storms use the same shoppers and keys, hence reservation ids.
   const shop = await startShop();
@@ -33,10 +49,7 @@ async function killPrimaryMidStorm(setup: RedisSentinelSetup, sidecarArgs: reado
       stock: STOCK,
       requests: 300,
       crash: async () => {
-        const before = await setup.primaryPort();
-        const primary = setup.servers.find((s) => s.port === before);
-        await primary?.stop('SIGKILL');
-        newPrimary = await setup.newPrimary(before);
+        newPrimary = await crashes[crash](setup);
       },
     });
     assert.notEqual(newPrimary, 0, 'the sentinels promoted a replica');
@@ -47,24 +60,26 @@ async function killPrimaryMidStorm(setup: RedisSentinelSetup, sidecarArgs: reado
   }
 }
 
-test('replica-acknowledged mode: SIGKILL of the primary mid-storm oversells nothing', async (t) => {
-  const setup = await startRedisSentinel({ replicas: 2, sentinels: 3, quorum: 2 });
-  try {
-    const result = await killPrimaryMidStorm(setup, [
-      ...['--redis-wait-replicas', '1', '--redis-wait-timeout', '200'],
-    ]);
-    t.diagnostic(JSON.stringify(result));
-    assert.ok(result.committed > 0, 'the storm sold something');
-    assert.equal(result.oversold, 0);
-  } finally {
-    await setup.destroy();
-  }
-});
+for (const crash of ['SIGKILL of the primary', 'SENTINEL FAILOVER'] as const) {
+  test(`replica-acknowledged mode: ${crash} mid-storm oversells nothing`, async (t) => {
+    const setup = await startRedisSentinel({ replicas: 2, sentinels: 3, quorum: 2 });
+    try {
+      const result = await failoverMidStorm(setup, crash, [
+        ...['--redis-wait-replicas', '1', '--redis-wait-timeout', '200'],
+      ]);
+      t.diagnostic(JSON.stringify(result));
+      assert.ok(result.committed > 0, 'the storm sold something');
+      assert.equal(result.oversold, 0);
+    } finally {
+      await setup.destroy();
+    }
+  });
+}
 
 test('async replication (mode off): SIGKILL of the primary mid-storm, reported', async (t) => {
   const setup = await startRedisSentinel({ replicas: 2, sentinels: 3, quorum: 2 });
   try {
-    const result = await killPrimaryMidStorm(setup, []);
+    const result = await failoverMidStorm(setup, 'SIGKILL of the primary', []);
     // Not asserted: without WAIT, an acknowledged reservation may be lost in the failover.
     t.diagnostic(JSON.stringify(result));
     assert.ok(result.committed > 0, 'the storm sold something');

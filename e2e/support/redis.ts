@@ -232,10 +232,13 @@ export async function startRedisSentinel(
       { timeoutMs: 30_000, intervalMs: 200 },
     );
   try {
-    const primary = await startRedis({ args: ['--repl-diskless-sync-delay', '0'] });
+    // Any server may become the primary: none waits 5 s before serving a replica a full sync.
+    const noSyncDelay = ['--repl-diskless-sync-delay', '0'];
+    const primary = await startRedis({ args: noSyncDelay });
     servers.push(primary);
     for (let i = 0; i < replicas; i++) {
-      servers.push(await startRedis({ args: ['--replicaof', '127.0.0.1', String(primary.port)] }));
+      const replicaOf = ['--replicaof', '127.0.0.1', String(primary.port)];
+      servers.push(await startRedis({ args: [...noSyncDelay, ...replicaOf] }));
     }
     for (let i = 0; i < sentinels; i++) {
       const port = await freePort();
