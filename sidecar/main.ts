@@ -1,11 +1,10 @@
 // flashguard-sidecar: the entrypoint the image runs (compiled) and the demo and tests run.
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { loadFlashSaleFile, withDefaults } from '../api/v1alpha1/index.ts';
 import { CheckoutPipeline } from './checkout.ts';
 import { parseConfig, usage } from './config.ts';
 import { SidecarMetrics } from './metrics.ts';
-import { connectRedis, redisFailureReason, whenReady } from './redis.ts';
+import { caOverrides, connectRedis, redisFailureReason, whenReady } from './redis.ts';
 import { GuardedSale, SaleSync } from './sales.ts';
 import { buildOps, buildProxy } from './server.ts';
 import { ensureLedger, startReaper, type ReaperLoop } from './standalone.ts';
@@ -35,8 +34,13 @@ const ref = { namespace: flashSale.metadata.namespace ?? 'default', name: flashS
 
 const metrics = new SidecarMetrics();
 const upstream = new Upstream(config.upstream);
-const redisCa =
-  config.redisCaFile === undefined ? {} : { tls: { ca: readFileSync(config.redisCaFile, 'utf8') } };
+let redisCa = {};
+try {
+  redisCa = caOverrides(config.redisCaFile);
+} catch (error) {
+  console.error(`flashguard-sidecar: --redis-ca: ${(error as Error).message}`);
+  process.exit(2);
+}
 const redis = connectRedis(config.redisUrl, redisCa);
 const subscriber = connectRedis(config.redisUrl, redisCa);
 const clock = () => Date.now();

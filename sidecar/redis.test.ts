@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { isRedisUrl, redisFailureReason, sentinelOptions } from './redis.ts';
+import { caOverrides, isRedisUrl, redisFailureReason, sentinelOptions } from './redis.ts';
 
 test('a redis+sentinel URL names the sentinels, the primary and its credentials', () => {
   const options = sentinelOptions('redis+sentinel://app:p%40ss@10.0.0.1:26379,[::1]:26380/orders');
@@ -42,4 +45,19 @@ test('connection failures are explained', () => {
   });
   assert.match(redisFailureReason(tls), /TLS verification failed/);
   assert.equal(redisFailureReason(new Error('connect ECONNREFUSED')), 'connection failed');
+});
+
+test('a CA file must hold a PEM certificate', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'flashguard-ca-'));
+  try {
+    const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+    writeFileSync(join(dir, 'ca.crt'), pem);
+    writeFileSync(join(dir, 'empty.crt'), '');
+    assert.deepEqual(caOverrides(join(dir, 'ca.crt')), { tls: { ca: pem } });
+    assert.deepEqual(caOverrides(undefined), {});
+    assert.throws(() => caOverrides(join(dir, 'empty.crt')), /holds no PEM certificate/);
+    assert.throws(() => caOverrides(join(dir, 'missing.crt')), /ENOENT/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

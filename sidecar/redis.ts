@@ -2,6 +2,7 @@
 // checkout gets 503 ledger-unavailable within the command timeout, never waits in a queue, and
 // the client keeps reconnecting in the background so service resumes without a restart.
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { Redis, type RedisOptions } from 'ioredis';
 
 export const COMMAND_TIMEOUT_MS = 500;
@@ -62,6 +63,16 @@ export function connectRedis(url: string, overrides: RedisOptions = {}): Redis {
     return new Redis({ ...failFastOptions, ...sentinelOptions(url), ...overrides });
   }
   return new Redis(url, { ...failFastOptions, ...overrides });
+}
+
+/** The options that make `rediss://` trust the CA in `caFile` (PEM); none without a file. */
+export function caOverrides(caFile: string | undefined): RedisOptions {
+  if (caFile === undefined) return {};
+  const ca = readFileSync(caFile, 'utf8');
+  if (!ca.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new Error(`${caFile} holds no PEM certificate`);
+  }
+  return { tls: { ca } };
 }
 
 /** Resolves once `client` can take commands (it has no offline queue to hold them). */
