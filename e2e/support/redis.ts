@@ -195,6 +195,8 @@ export interface RedisSentinelSetup {
   newPrimary(before: number): Promise<number>;
   /** Asks a sentinel for a failover and waits until another server is primary. */
   failover(): Promise<number>;
+  /** Waits until the primary on `port` has `count` replicas with their link up. */
+  replicasConnected(port: number, count: number): Promise<void>;
   destroy(): Promise<void>;
 }
 
@@ -289,6 +291,20 @@ export async function startRedisSentinel(
       const before = await primaryPort();
       await askSentinel('failover', masterName);
       return newPrimary(before);
+    },
+    async replicasConnected(port, count) {
+      await waitFor(
+        `${String(count)} replicas of ${String(port)}`,
+        async () => {
+          const info = await redisCli(
+            ['-h', '127.0.0.1', '-p', String(port)],
+            ['INFO', 'replication'],
+          );
+          const online = info.match(/^slave\d+:.*state=online/gm) ?? [];
+          return online.length >= count ? true : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 200 },
+      );
     },
     destroy,
   };
