@@ -9,6 +9,7 @@ const scenarios: Record<string, () => Promise<Scenario>> = {
   ledger: async () => (await import('./ledger.ts')).ledgerBenchmark,
   storm: async () => (await import('./storm.ts')).stormBenchmark,
   operator: async () => (await import('./operator.ts')).operatorBenchmark,
+  chaos: async () => (await import('../e2e/reliability/chaos.ts')).chaosBenchmark,
 };
 
 const { positionals, values } = parseArgs({

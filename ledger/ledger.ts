@@ -24,7 +24,7 @@ import {
   type SettleAction,
   type SettleOutcome,
 } from './outcomes.ts';
-import { runScript, type LedgerClient } from './scripts.ts';
+import { runScript, runScriptThenWait, type LedgerClient } from './scripts.ts';
 import {
   parseRecord,
   parseSnapshotReply,
@@ -60,6 +60,27 @@ export interface ReserveRequest {
   idempotencyKey?: string;
   /** How long the reservation stays pending before the reaper takes it as in-doubt. */
   ttlMs: number;
+  /** Replica-acknowledged mode: a reservation counts only once this many replicas hold it. */
+  replicaAck?: ReplicaAck;
+}
+
+/** `WAIT replicas timeoutMs` after each reservation (Redis with Sentinel-managed replicas). */
+export interface ReplicaAck {
+  replicas: number;
+  timeoutMs: number;
+}
+
+/**
+ * Fewer replicas than asked acknowledged a reservation in time: it was undone (a failover could
+ * have lost it while the shop sold its units) and the checkout must not go ahead.
+ */
+export class ReplicaAckError extends Error {
+  readonly acknowledged: number;
+  constructor(acknowledged: number, wanted: number) {
+    super(`the reservation reached ${acknowledged} of ${wanted} replicas in time; undone`);
+    this.name = 'ReplicaAckError';
+    this.acknowledged = acknowledged;
+  }
 }
 
 const MAX_STOCK = 1_000_000_000;
@@ -176,13 +197,27 @@ export class SaleLedger {
         : checkIdempotencyKey(request.idempotencyKey);
     const reservation = { id: reservationIdFor(user, key), sku };
     const k = this.#keys;
-    const reply = await runScript(
+    const keys = [k.meta, k.stock(sku), k.users(sku), k.orders, k.pending];
+    const args = [reservation.id, sku, user, quantity, ttlMs, k.events];
+    const ack = request.replicaAck;
+    if (ack === undefined) {
+      return parseReserveReply(await runScript(this.#client, 'reserve', keys, args), reservation);
+    }
+    const { reply, acknowledged } = await runScriptThenWait(
       this.#client,
       'reserve',
-      [k.meta, k.stock(sku), k.users(sku), k.orders, k.pending],
-      [reservation.id, sku, user, quantity, ttlMs, k.events],
+      keys,
+      args,
+      ack,
     );
-    return parseReserveReply(reply, reservation);
+    const outcome = parseReserveReply(reply, reservation);
+    if (outcome.kind === 'reserved' && acknowledged < ack.replicas) {
+      // Never forwarded, so undoing it is safe; if the undo fails too, the reservation stays
+      // pending and the reaper holds it as in-doubt: undersold, never oversold.
+      await this.#settle(reservation, 'undo', '').catch(() => undefined);
+      throw new ReplicaAckError(acknowledged, ack.replicas);
+    }
+    return outcome;
   }
 
   /** The shop committed the order: the units are sold. `outcome` is replayed to repeats. */
@@ -202,7 +237,7 @@ export class SaleLedger {
 
   async #settle(
     reservation: Reservation,
-    action: SettleAction,
+    action: SettleAction | 'undo',
     outcome: string,
   ): Promise<SettleOutcome> {
     const { id, sku } = checkReservation(reservation);

@@ -39,6 +39,14 @@ const registered = new WeakSet<LedgerClient>();
 
 type ScriptCommand = (numKeys: number, ...keysAndArgs: (string | number)[]) => Promise<unknown>;
 
+function register(client: LedgerClient): void {
+  if (registered.has(client)) return;
+  for (const script of scriptNames) {
+    client.defineCommand(commandName(script), { lua: scriptSources[script] });
+  }
+  registered.add(client);
+}
+
 /** Runs a ledger script with its keys and arguments; registers the scripts on first use. */
 export function runScript(
   client: LedgerClient,
@@ -46,13 +54,38 @@ export function runScript(
   keys: readonly string[],
   args: readonly (string | number)[],
 ): Promise<unknown> {
-  if (!registered.has(client)) {
-    for (const script of scriptNames) {
-      client.defineCommand(commandName(script), { lua: scriptSources[script] });
-    }
-    registered.add(client);
-  }
-  const command = (client as unknown as Record<string, ScriptCommand>)[commandName(name)];
+  register(client);
+  const command = (client as unknown as Record<string, ScriptCommand | undefined>)[
+    commandName(name)
+  ];
   if (command === undefined) throw new Error(`ledger script ${name} is not registered`);
   return command.call(client, keys.length, ...keys, ...args);
+}
+
+/**
+ * Runs a ledger script, then `WAIT replicas timeoutMs` on the same connection, pipelined: one
+ * round trip. WAIT counts the replicas holding every write this connection made before it. When
+ * Redis has forgotten the script (NOSCRIPT), it is run the usual way, then WAIT on its own.
+ */
+export async function runScriptThenWait(
+  client: LedgerClient,
+  name: ScriptName,
+  keys: readonly string[],
+  args: readonly (string | number)[],
+  ack: { replicas: number; timeoutMs: number },
+): Promise<{ reply: unknown; acknowledged: number }> {
+  const results = await client
+    .pipeline()
+    .evalsha(scriptSha(name), keys.length, ...keys, ...args)
+    .wait(ack.replicas, ack.timeoutMs)
+    .exec();
+  const [[scriptError, reply] = [null, undefined], [waitError, acknowledged] = [null, 0]] =
+    results ?? [];
+  if (scriptError?.message.startsWith('NOSCRIPT') === true) {
+    const loaded = await runScript(client, name, keys, args);
+    return { reply: loaded, acknowledged: await client.wait(ack.replicas, ack.timeoutMs) };
+  }
+  if (scriptError !== null) throw scriptError;
+  if (waitError !== null) throw waitError;
+  return { reply, acknowledged: Number(acknowledged) };
 }

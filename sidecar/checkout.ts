@@ -2,7 +2,7 @@
 // (no Redis), this pod's token bucket, the upstream breaker, one atomic reserve, the forward, and
 // the settlement of the reservation from what the shop answered. Decisions are the pure functions
 // at the top; CheckoutPipeline does the I/O in between.
-import type { Reservation, ReserveOutcome, SettleAction } from '../ledger/index.ts';
+import type { ReplicaAck, Reservation, ReserveOutcome, SettleAction } from '../ledger/index.ts';
 import type { CheckoutRequest } from './classify.ts';
 import type { CheckoutOutcome, SidecarMetrics } from './metrics.ts';
 import { problem, type Problem } from './problems.ts';
@@ -210,6 +210,8 @@ export interface PipelineOptions {
   upstream: Upstream;
   metrics: SidecarMetrics;
   clock: () => number;
+  /** Replica-acknowledged mode (docs/reliability.md): an unacknowledged reserve is a 503. */
+  replicaAck?: ReplicaAck;
   onSettleFailure: (reservation: Reservation, action: SettleAction, error: unknown) => void;
 }
 
@@ -289,6 +291,7 @@ export class CheckoutPipeline {
         quantity: checkout.quantity,
         idempotencyKey: checkout.idempotencyKey,
         ttlMs: sale.settings.reservation.ttlSeconds * 1000,
+        replicaAck: this.#options.replicaAck,
       });
       this.#options.metrics.ledgerUp.set(1);
     } catch {

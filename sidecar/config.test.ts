@@ -26,3 +26,28 @@ test('sidecar ids are safe heartbeat members', () => {
   assert.equal(sidecarIdFrom('checkout-7d9f.abc'), 'checkout-7d9f-abc');
   assert.equal(sidecarIdFrom('x'.repeat(100)).length, 64);
 });
+
+test('the Redis CA file and the replica-acknowledged mode', () => {
+  const base = ['--sale', 's.yaml', '--upstream', 'http://127.0.0.1:3000'];
+  const on = parseConfig(
+    [...base, '--redis-wait-replicas', '1'],
+    {
+      FLASHGUARD_REDIS_CA_FILE: '/etc/flashguard/redis/ca.crt',
+      FLASHGUARD_REDIS_URL: 'redis+sentinel://s1:26379,s2:26379/main',
+    },
+    'h',
+  );
+  assert.ok(on.ok);
+  assert.equal(on.config.redisCaFile, '/etc/flashguard/redis/ca.crt');
+  assert.deepEqual(on.config.replicaAck, { replicas: 1, timeoutMs: 100 });
+  const off = parseConfig(base, {}, 'h');
+  assert.ok(off.ok);
+  assert.equal(off.config.replicaAck, undefined);
+  const bad = parseConfig(
+    [...base, '--redis-wait-replicas=-1', '--redis-wait-timeout', '5000'],
+    {},
+    'h',
+  );
+  assert.equal(bad.ok, false);
+  assert.equal(bad.errors.length, 2);
+});

@@ -1,5 +1,7 @@
 // The sidecar's command line and environment, parsed into one settled configuration. Pure.
 import { parseArgs } from 'node:util';
+import type { ReplicaAck } from '../ledger/index.ts';
+import { isRedisUrl } from './redis.ts';
 
 export interface SidecarConfig {
   saleFile: string;
@@ -7,15 +9,42 @@ export interface SidecarConfig {
   listen: { host: string; port: number };
   metrics: { host: string; port: number };
   redisUrl: string;
+  /** PEM file of the CA that signed the Redis server's certificate (rediss://). */
+  redisCaFile: string | undefined;
+  /** Replica-acknowledged mode: WAIT for this many replicas after each reservation. */
+  replicaAck: ReplicaAck | undefined;
   sidecarId: string;
   logLevel: string;
 }
 
 export const usage = `usage: flashguard-sidecar --sale FILE --upstream URL [--listen HOST:PORT]
-       [--metrics HOST:PORT] [--redis URL] [--id NAME] [--log-level LEVEL]
+       [--metrics HOST:PORT] [--redis URL] [--redis-ca FILE] [--redis-wait-replicas N]
+       [--redis-wait-timeout MS] [--id NAME] [--log-level LEVEL]
 Environment: FLASHGUARD_SALE_FILE, FLASHGUARD_UPSTREAM, FLASHGUARD_LISTEN, FLASHGUARD_METRICS,
-FLASHGUARD_REDIS_URL (redis:// or rediss://, credentials in the URL), FLASHGUARD_SIDECAR_ID,
-FLASHGUARD_LOG_LEVEL. Flags win over the environment.`;
+FLASHGUARD_REDIS_URL (redis://, rediss:// or redis+sentinel://host:port[,…]/master, credentials
+in the URL), FLASHGUARD_REDIS_CA_FILE, FLASHGUARD_REDIS_WAIT_REPLICAS,
+FLASHGUARD_REDIS_WAIT_TIMEOUT, FLASHGUARD_SIDECAR_ID, FLASHGUARD_LOG_LEVEL. Flags win over the
+environment.`;
+
+/** Bounded below the command timeout, so a WAIT never outlives the reserve it follows. */
+export const MAX_WAIT_TIMEOUT_MS = 400;
+
+function replicaAckFrom(
+  replicas: string | undefined,
+  timeout: string | undefined,
+  errors: string[],
+): ReplicaAck | undefined {
+  if (replicas === undefined || replicas === '0') return undefined;
+  const n = Number(replicas);
+  const timeoutMs = Number(timeout ?? '100');
+  if (!Number.isInteger(n) || n < 1 || n > 16) {
+    errors.push(`--redis-wait-replicas: expected 0 to 16, got "${replicas}"`);
+  }
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_WAIT_TIMEOUT_MS) {
+    errors.push(`--redis-wait-timeout: expected 1 to ${MAX_WAIT_TIMEOUT_MS} ms`);
+  }
+  return { replicas: n, timeoutMs };
+}
 
 function hostPort(value: string, name: string, errors: string[]): { host: string; port: number } {
   const m = /^(.*):(\d{1,5})$/.exec(value);
@@ -47,6 +76,9 @@ export function parseConfig(
         listen: { type: 'string' },
         metrics: { type: 'string' },
         redis: { type: 'string' },
+        'redis-ca': { type: 'string' },
+        'redis-wait-replicas': { type: 'string' },
+        'redis-wait-timeout': { type: 'string' },
         id: { type: 'string' },
         'log-level': { type: 'string' },
       },
@@ -63,7 +95,14 @@ export function parseConfig(
     errors.push(`--upstream: expected an origin like http://127.0.0.1:3000, got "${upstream}"`);
   }
   const redisUrl = values.redis ?? env.FLASHGUARD_REDIS_URL ?? 'redis://127.0.0.1:6379';
-  if (!/^rediss?:\/\//.test(redisUrl)) errors.push('--redis: expected a redis:// or rediss:// URL');
+  if (!isRedisUrl(redisUrl)) {
+    errors.push('--redis: expected a redis://, rediss:// or redis+sentinel:// URL');
+  }
+  const replicaAck = replicaAckFrom(
+    values['redis-wait-replicas'] ?? env.FLASHGUARD_REDIS_WAIT_REPLICAS,
+    values['redis-wait-timeout'] ?? env.FLASHGUARD_REDIS_WAIT_TIMEOUT,
+    errors,
+  );
   const listen = hostPort(
     values.listen ?? env.FLASHGUARD_LISTEN ?? '0.0.0.0:8080',
     '--listen',
@@ -85,6 +124,8 @@ export function parseConfig(
       listen,
       metrics,
       redisUrl,
+      redisCaFile: values['redis-ca'] ?? env.FLASHGUARD_REDIS_CA_FILE,
+      replicaAck,
       sidecarId: sidecarIdFrom(
         values.id ?? env.FLASHGUARD_SIDECAR_ID ?? `${hostname}-${process.pid}`,
       ),

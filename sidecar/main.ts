@@ -4,7 +4,7 @@ import { loadFlashSaleFile, withDefaults } from '../api/v1alpha1/index.ts';
 import { CheckoutPipeline } from './checkout.ts';
 import { parseConfig, usage } from './config.ts';
 import { SidecarMetrics } from './metrics.ts';
-import { connectRedis, whenReady } from './redis.ts';
+import { caOverrides, connectRedis, redisFailureReason, whenReady } from './redis.ts';
 import { GuardedSale, SaleSync } from './sales.ts';
 import { buildOps, buildProxy } from './server.ts';
 import { ensureLedger, startReaper, type ReaperLoop } from './standalone.ts';
@@ -34,10 +34,17 @@ const ref = { namespace: flashSale.metadata.namespace ?? 'default', name: flashS
 
 const metrics = new SidecarMetrics();
 const upstream = new Upstream(config.upstream);
+let redisCa = {};
+try {
+  redisCa = caOverrides(config.redisCaFile);
+} catch (error) {
+  console.error(`flashguard-sidecar: --redis-ca: ${(error as Error).message}`);
+  process.exit(2);
+}
 // Auto-pipelining: the checkouts of one event-loop turn share one write to Redis (measured with
 // `npm run bench -- storm`: half the sidecar's socket writes per admitted checkout).
-const redis = connectRedis(config.redisUrl, { enableAutoPipelining: true });
-const subscriber = connectRedis(config.redisUrl);
+const redis = connectRedis(config.redisUrl, { ...redisCa, enableAutoPipelining: true });
+const subscriber = connectRedis(config.redisUrl, redisCa);
 const clock = () => Date.now();
 const sale = new GuardedSale(ref, settings, redis, clock());
 metrics.addSale(
@@ -49,6 +56,7 @@ const pipeline = new CheckoutPipeline({
   upstream,
   metrics,
   clock,
+  replicaAck: config.replicaAck,
   onSettleFailure: (reservation, action, error) => {
     proxy.log.error(
       { reservation: reservation.id, action, err: error },
@@ -67,7 +75,7 @@ const proxy = await buildProxy({
 });
 const log = proxy.log;
 redis.on('error', (err: Error) => {
-  log.warn({ err: err.message }, 'redis connection error');
+  log.warn({ err: err.message, reason: redisFailureReason(err) }, 'redis connection error');
 });
 subscriber.on('error', () => undefined); // reported through the main connection
 
@@ -112,6 +120,8 @@ process.once('SIGINT', () => void shutdown('SIGINT'));
 
 await ops.listen(config.metrics);
 log.info({ metrics: config.metrics }, 'ops endpoints listening');
+// Listening before Redis is reached: checkouts get 503 ledger-unavailable, not a refused connection.
+await proxy.listen(config.listen);
 
 // Redis may not be up yet: keep trying, as Kubernetes would restart us anyway.
 while (!isStopping()) {
@@ -139,7 +149,6 @@ if (!isStopping()) {
         log.info({ reaper: report }, 'reaper round');
     },
   );
-  await proxy.listen(config.listen);
   log.info(
     { sale: sale.label, listen: config.listen, upstream: config.upstream },
     'guarding checkouts',

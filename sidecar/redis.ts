@@ -2,6 +2,7 @@
 // checkout gets 503 ledger-unavailable within the command timeout, never waits in a queue, and
 // the client keeps reconnecting in the background so service resumes without a restart.
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { Redis, type RedisOptions } from 'ioredis';
 
 export const COMMAND_TIMEOUT_MS = 500;
@@ -20,12 +21,76 @@ export const failFastOptions: RedisOptions = {
   enableAutoPipelining: false,
 };
 
-/** A client for `redis://` or `rediss://` (TLS) URLs, credentials included in the URL. */
+const SENTINEL_SCHEME = 'redis+sentinel://';
+
+/** The URL schemes connectRedis understands. */
+export function isRedisUrl(url: string): boolean {
+  return /^(rediss?|redis\+sentinel):\/\//.test(url);
+}
+
+/**
+ * `redis+sentinel://[user:pass@]host:port[,host:port…]/<mastername>` as ioredis options: the
+ * credentials authenticate to the primary and replicas; the sentinels are asked unauthenticated.
+ */
+export function sentinelOptions(url: string): RedisOptions {
+  const m = /^redis\+sentinel:\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/@]+)\/([^/?#]+)$/.exec(url);
+  // The URL may hold a password: never echo it back.
+  if (m === null) throw new Error(`expected ${SENTINEL_SCHEME}[user:pass@]host:port[,…]/master`);
+  const [, username, password, hosts = '', name = ''] = m;
+  const sentinels = hosts.split(',').map((hostPort) => {
+    const hp = /^(.+):(\d{1,5})$/.exec(hostPort);
+    if (hp === null) throw new Error(`sentinel "${hostPort}": expected host:port`);
+    return { host: (hp[1] ?? '').replace(/^\[(.*)\]$/, '$1'), port: Number(hp[2]) };
+  });
+  return {
+    sentinels,
+    name: decodeURIComponent(name),
+    ...(username ? { username: decodeURIComponent(username) } : {}),
+    ...(password === undefined ? {} : { password: decodeURIComponent(password) }),
+    // Learn of a switch of primary from the sentinels at once, not at the next error.
+    failoverDetector: true,
+    // No offline queue applies to the sentinels too: ask them again, quickly at first.
+    sentinelRetryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 2000),
+  };
+}
+
+/**
+ * A client for `redis://`, `rediss://` (TLS) and `redis+sentinel://` URLs, credentials included
+ * in the URL. A private CA for `rediss://` comes as `{ tls: { ca } }`.
+ */
 export function connectRedis(url: string, overrides: RedisOptions = {}): Redis {
+  if (url.startsWith(SENTINEL_SCHEME)) {
+    return new Redis({ ...failFastOptions, ...sentinelOptions(url), ...overrides });
+  }
   return new Redis(url, { ...failFastOptions, ...overrides });
+}
+
+/** The options that make `rediss://` trust the CA in `caFile` (PEM); none without a file. */
+export function caOverrides(caFile: string | undefined): RedisOptions {
+  if (caFile === undefined) return {};
+  const ca = readFileSync(caFile, 'utf8');
+  if (!ca.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new Error(`${caFile} holds no PEM certificate`);
+  }
+  return { tls: { ca } };
 }
 
 /** Resolves once `client` can take commands (it has no offline queue to hold them). */
 export async function whenReady(client: Redis): Promise<void> {
   if (client.status !== 'ready') await once(client, 'ready');
+}
+
+/**
+ * Why a connection failed, in words an operator acts on. The messages come from Redis and
+ * Node's TLS layer, which never include the password.
+ */
+export function redisFailureReason(error: Error & { code?: string }): string {
+  const text = `${error.code ?? ''} ${error.message}`;
+  if (/WRONGPASS|NOAUTH|NOPERM|invalid password|invalid username/i.test(text)) {
+    return 'authentication refused: check the user and password in the Redis URL';
+  }
+  if (/CERT|certificate|SSL|TLS|self.signed|altname/i.test(text)) {
+    return 'TLS verification failed: check the CA (--redis-ca) and the server certificate';
+  }
+  return 'connection failed';
 }

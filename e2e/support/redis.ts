@@ -1,9 +1,10 @@
 // Real redis-server instances on free loopback ports for tests, benchmarks and the demo.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { createCertificateAuthority, issueCertificate } from '../controlplane/certs.ts';
 import { ensurePrerequisites, prerequisites } from './prereqs.ts';
 import { freePort, removeOnExit, startProcess, waitFor, type ManagedProcess } from './process.ts';
 
@@ -13,11 +14,40 @@ export interface RedisOptions {
   /** Extra redis-server arguments, e.g. ['--appendonly', 'yes']. */
   args?: readonly string[];
   port?: number;
+  /** Persist to an append-only file, fsynced every second (restarts replay it). */
+  aof?: boolean;
+  /** The default user's password (requirepass). */
+  password?: string;
+  /** An extra ACL user with every permission; the default user stays as `password` says. */
+  aclUser?: { name: string; password: string };
+  /** Serve TLS only, with this certificate (see createRedisTls). */
+  tls?: RedisTls;
+}
+
+/** A throwaway CA and a server certificate for 127.0.0.1, made with openssl. */
+export interface RedisTls {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+}
+
+/** Certificates for a TLS redis-server in `dir`: a CA and a server certificate it signed. */
+export async function createRedisTls(dir: string): Promise<RedisTls> {
+  ensurePrerequisites([prerequisites.openssl]);
+  const ca = await createCertificateAuthority(dir, 'flashguard-test-redis-ca');
+  const server = await issueCertificate(ca, dir, {
+    name: 'redis',
+    commonName: 'redis',
+    hosts: ['127.0.0.1', 'localhost'],
+    usage: 'server',
+  });
+  return { caFile: ca.certPath, certFile: server.certPath, keyFile: server.keyPath };
 }
 
 export interface RedisServer {
   readonly host: string;
   readonly port: number;
+  /** Without credentials; `rediss://` when it serves TLS. */
   readonly url: string;
   readonly dir: string;
   /** Runs redis-cli against this server and returns its trimmed output. */
@@ -30,9 +60,35 @@ export interface RedisServer {
   destroy(): Promise<void>;
 }
 
-async function redisCli(port: number, args: readonly string[]): Promise<string> {
-  const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args]);
+function cliConnection(port: number, options: RedisOptions): string[] {
+  return [
+    ...['-h', '127.0.0.1', '-p', String(port)],
+    ...(options.tls === undefined ? [] : ['--tls', '--cacert', options.tls.caFile]),
+    ...(options.password === undefined ? [] : ['--no-auth-warning', '-a', options.password]),
+  ];
+}
+
+async function redisCli(connection: readonly string[], args: readonly string[]): Promise<string> {
+  const { stdout } = await run('redis-cli', [...connection, ...args]);
   return stdout.trim();
+}
+
+function serverArgs(port: number, options: RedisOptions): string[] {
+  const { tls, aclUser, password } = options;
+  return [
+    ...(tls === undefined
+      ? ['--port', String(port)]
+      : ['--port', '0', '--tls-port', String(port), '--tls-auth-clients', 'no']),
+    ...(tls === undefined ? [] : ['--tls-cert-file', tls.certFile, '--tls-key-file', tls.keyFile]),
+    ...(tls === undefined ? [] : ['--tls-ca-cert-file', tls.caFile]),
+    ...(options.aof === true
+      ? ['--appendonly', 'yes', '--appendfsync', 'everysec']
+      : ['--appendonly', 'no']),
+    ...(password === undefined ? [] : ['--requirepass', password]),
+    ...(aclUser === undefined
+      ? []
+      : ['--user', aclUser.name, 'on', `>${aclUser.password}`, '~*', '&*', '+@all']),
+  ];
 }
 
 export async function startRedis(options: RedisOptions = {}): Promise<RedisServer> {
@@ -40,6 +96,7 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
   const port = options.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'flashguard-redis-'));
   const forgetDir = removeOnExit(dir);
+  const connection = cliConnection(port, options);
   let proc: ManagedProcess | undefined;
 
   const start = async (): Promise<void> => {
@@ -47,18 +104,9 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
       name: `redis-${port}`,
       command: 'redis-server',
       args: [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--dir',
-        dir,
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--logfile',
-        join(dir, 'redis.log'),
+        ...serverArgs(port, options),
+        ...['--bind', '127.0.0.1', '--dir', dir, '--save', ''],
+        ...['--logfile', join(dir, 'redis.log')],
         ...(options.args ?? []),
       ],
     });
@@ -67,7 +115,7 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
       if (started.child.exitCode !== null) {
         throw new Error(`redis-server exited with ${started.child.exitCode}; see ${dir}/redis.log`);
       }
-      return (await redisCli(port, ['PING'])) === 'PONG' ? true : undefined;
+      return (await redisCli(connection, ['PING'])) === 'PONG' ? true : undefined;
     });
   };
 
@@ -75,9 +123,9 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
   const server: RedisServer = {
     host: '127.0.0.1',
     port,
-    url: `redis://127.0.0.1:${port}`,
+    url: `${options.tls === undefined ? 'redis' : 'rediss'}://127.0.0.1:${port}`,
     dir,
-    cli: (...args) => redisCli(port, args),
+    cli: (...args) => redisCli(connection, args),
     async stop(signal = 'SIGTERM') {
       await proc?.stop(signal, 10_000);
     },
@@ -132,5 +180,132 @@ export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
     async destroy() {
       await Promise.all(nodes.map((n) => n.destroy()));
     },
+  };
+}
+
+export interface RedisSentinelSetup {
+  readonly masterName: string;
+  /** The first primary, then its replicas. */
+  readonly servers: readonly RedisServer[];
+  /** `redis+sentinel://127.0.0.1:p1,…/<masterName>`, without credentials. */
+  readonly url: string;
+  /** The port of the primary the sentinels currently name. */
+  primaryPort(): Promise<number>;
+  /** Waits until the sentinels name a primary other than `before`; returns its port. */
+  newPrimary(before: number): Promise<number>;
+  /** Asks a sentinel for a failover and waits until another server is primary. */
+  failover(): Promise<number>;
+  /** Waits until the primary on `port` has `count` replicas with their link up. */
+  replicasConnected(port: number, count: number): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+/**
+ * A real Sentinel deployment on loopback: one primary, `replicas` replicas, and `sentinels`
+ * redis-sentinel processes agreeing with `quorum` votes; failure detection within a second.
+ */
+export async function startRedisSentinel(
+  options: { replicas?: number; sentinels?: number; quorum?: number; masterName?: string } = {},
+): Promise<RedisSentinelSetup> {
+  ensurePrerequisites([prerequisites.redisSentinel]);
+  const { replicas = 2, sentinels = 3, quorum = 2, masterName = 'flashguard' } = options;
+  const servers: RedisServer[] = [];
+  const watchers: ManagedProcess[] = [];
+  const dir = mkdtempSync(join(tmpdir(), 'flashguard-sentinel-'));
+  const forgetDir = removeOnExit(dir);
+  const sentinelPorts: number[] = [];
+  const destroy = async (): Promise<void> => {
+    await Promise.all(watchers.map((w) => w.stop('SIGKILL')));
+    await Promise.all(servers.map((s) => s.destroy()));
+    forgetDir();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const askSentinel = (...args: string[]) =>
+    redisCli(['-h', '127.0.0.1', '-p', String(sentinelPorts[0])], ['SENTINEL', ...args]);
+  const primaryPort = async () =>
+    Number((await askSentinel('get-master-addr-by-name', masterName)).split('\n')[1]);
+  const newPrimary = (before: number) =>
+    waitFor(
+      'a new primary',
+      async () => {
+        const now = await primaryPort();
+        return now !== before ? now : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+  try {
+    // Any server may become the primary: none waits 5 s before serving a replica a full sync.
+    const noSyncDelay = ['--repl-diskless-sync-delay', '0'];
+    const primary = await startRedis({ args: noSyncDelay });
+    servers.push(primary);
+    for (let i = 0; i < replicas; i++) {
+      const replicaOf = ['--replicaof', '127.0.0.1', String(primary.port)];
+      servers.push(await startRedis({ args: [...noSyncDelay, ...replicaOf] }));
+    }
+    for (let i = 0; i < sentinels; i++) {
+      const port = await freePort();
+      const file = join(dir, `sentinel-${port}.conf`);
+      writeFileSync(
+        file,
+        [
+          `port ${port}`,
+          'bind 127.0.0.1',
+          `dir ${dir}`,
+          `logfile ${join(dir, `sentinel-${port}.log`)}`,
+          `sentinel monitor ${masterName} 127.0.0.1 ${primary.port} ${quorum}`,
+          `sentinel down-after-milliseconds ${masterName} 1000`,
+          `sentinel failover-timeout ${masterName} 10000`,
+          '',
+        ].join('\n'),
+      );
+      sentinelPorts.push(port);
+      watchers.push(
+        startProcess({ name: `sentinel-${port}`, command: 'redis-sentinel', args: [file] }),
+      );
+    }
+    // A failover needs every sentinel to see the replicas and a majority of its peers.
+    await waitFor(
+      'sentinels to find the replicas and each other',
+      async () => {
+        for (const port of sentinelPorts) {
+          const cli = ['-h', '127.0.0.1', '-p', String(port)];
+          const info = await redisCli(cli, ['INFO', 'sentinel']);
+          const m = /status=ok,address=[^,]+,slaves=(\d+),sentinels=(\d+)/.exec(info);
+          if (Number(m?.[1]) < replicas || Number(m?.[2]) < sentinels) return undefined;
+        }
+        return true;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+  } catch (error) {
+    await destroy();
+    throw error;
+  }
+  return {
+    masterName,
+    servers,
+    url: `redis+sentinel://${sentinelPorts.map((p) => `127.0.0.1:${p}`).join(',')}/${masterName}`,
+    primaryPort,
+    newPrimary,
+    async failover() {
+      const before = await primaryPort();
+      await askSentinel('failover', masterName);
+      return newPrimary(before);
+    },
+    async replicasConnected(port, count) {
+      await waitFor(
+        `${String(count)} replicas of ${String(port)}`,
+        async () => {
+          const info = await redisCli(
+            ['-h', '127.0.0.1', '-p', String(port)],
+            ['INFO', 'replication'],
+          );
+          const online = info.match(/^slave\d+:.*state=online/gm) ?? [];
+          return online.length >= count ? true : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 200 },
+      );
+    },
+    destroy,
   };
 }

@@ -58,6 +58,10 @@ export interface SidecarOptions {
   upstream: string;
   redisUrl: string;
   id?: string;
+  /** Extra command-line flags, e.g. ['--redis-ca', file]. */
+  args?: readonly string[];
+  /** false: return once started, without waiting for /readyz (a sidecar that cannot get ready). */
+  waitForReady?: boolean;
   /** Where the sale file and the log go; a new temporary folder (removed on stop) by default. */
   dir?: string;
 }
@@ -82,11 +86,12 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
       ...['--sale', saleFile, '--upstream', options.upstream, '--redis', options.redisUrl],
       ...['--listen', `127.0.0.1:${port}`, '--metrics', `127.0.0.1:${opsPort}`],
       ...(options.id === undefined ? [] : ['--id', options.id]),
+      ...(options.args ?? []),
     ],
     logFile,
   });
   const opsUrl = `http://127.0.0.1:${opsPort}`;
-  await waitForHttp(`${opsUrl}/readyz`, proc, logFile);
+  if (options.waitForReady !== false) await waitForHttp(`${opsUrl}/readyz`, proc, logFile);
   return {
     url: `http://127.0.0.1:${port}`,
     opsUrl,

@@ -1,5 +1,7 @@
 -- Ends or parks a reservation: confirm (sold), release (back in stock) or in-doubt (the upstream
 -- may have committed it; hold it until the shop says). Finished reservations never change again.
+-- undo is a release that also forgets the reservation, so a retry with the same key starts afresh:
+-- only for a reservation never forwarded (its write did not reach enough replicas).
 -- KEYS: meta, stock, users, orders, pending, indoubt   ARGV: id, sku, action, outcome, channel
 local k = { meta = KEYS[1], stock = KEYS[2], users = KEYS[3], orders = KEYS[4], pending = KEYS[5], indoubt = KEYS[6] }
 local id, sku, action, outcome, channel = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -33,6 +35,11 @@ else
     local available = redis.call('HINCRBY', k.stock, 'available', r.qty)
     if redis.call('HINCRBY', k.users, r.user, -r.qty) <= 0 then redis.call('HDEL', k.users, r.user) end
     if available == r.qty then publish(channel, 'restock', sku) end
+  end
+  if action == 'undo' then
+    redis.call('HDEL', k.orders, id, id .. '#outcome')
+    redis.call('HINCRBY', k.meta, 'seq', 1)
+    return { 'settled', from, 'released' }
   end
   redis.call('HSET', k.orders, id, format_record(r))
   if outcome ~= '' then redis.call('HSET', k.orders, id .. '#outcome', outcome) end

@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { caOverrides, isRedisUrl, redisFailureReason, sentinelOptions } from './redis.ts';
+
+test('a redis+sentinel URL names the sentinels, the primary and its credentials', () => {
+  const options = sentinelOptions('redis+sentinel://app:p%40ss@10.0.0.1:26379,[::1]:26380/orders');
+  assert.deepEqual(options.sentinels, [
+    { host: '10.0.0.1', port: 26379 },
+    { host: '::1', port: 26380 },
+  ]);
+  assert.equal(options.name, 'orders');
+  assert.equal(options.username, 'app');
+  assert.equal(options.password, 'p@ss');
+  assert.equal(sentinelOptions('redis+sentinel://h:1/m').password, undefined);
+});
+
+test('a malformed sentinel URL is refused without echoing its password', () => {
+  for (const url of [
+    'redis+sentinel://:secret@h:1',
+    'redis+sentinel://:secret@h/m',
+    'redis+sentinel://:secret@/m',
+  ]) {
+    assert.throws(
+      () => sentinelOptions(url),
+      (error: Error) => !error.message.includes('secret'),
+    );
+  }
+});
+
+test('the URL schemes the sidecar accepts', () => {
+  for (const url of ['redis://h:1', 'rediss://:pw@h:1', 'redis+sentinel://h:1/m']) {
+    assert.ok(isRedisUrl(url), url);
+  }
+  for (const url of ['http://h:1', 'h:1', 'sentinel://h:1/m']) assert.ok(!isRedisUrl(url), url);
+});
+
+test('connection failures are explained', () => {
+  const wrongPass = new Error('WRONGPASS invalid username-password pair or user is disabled.');
+  assert.match(redisFailureReason(wrongPass), /authentication refused/);
+  const tls = Object.assign(new Error('self-signed certificate in certificate chain'), {
+    code: 'SELF_SIGNED_CERT_IN_CHAIN',
+  });
+  assert.match(redisFailureReason(tls), /TLS verification failed/);
+  assert.equal(redisFailureReason(new Error('connect ECONNREFUSED')), 'connection failed');
+});
+
+test('a CA file must hold a PEM certificate', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'flashguard-ca-'));
+  try {
+    const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+    writeFileSync(join(dir, 'ca.crt'), pem);
+    writeFileSync(join(dir, 'empty.crt'), '');
+    assert.deepEqual(caOverrides(join(dir, 'ca.crt')), { tls: { ca: pem } });
+    assert.deepEqual(caOverrides(undefined), {});
+    assert.throws(() => caOverrides(join(dir, 'empty.crt')), /holds no PEM certificate/);
+    assert.throws(() => caOverrides(join(dir, 'missing.crt')), /ENOENT/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
