@@ -79,15 +79,22 @@ describe('Ledger API arguments', () => {
 });
 
 describe('reservation ids', () => {
-  test('an Idempotency-Key gives the same id for the same user only', () => {
-    assert.equal(reservationIdFor('u1', 'k'), reservationIdFor('u1', 'k'));
-    assert.notEqual(reservationIdFor('u1', 'k'), reservationIdFor('u2', 'k'));
+  const sale = { namespace: 'shop', name: 'sale' };
+  test('an Idempotency-Key gives the same id for the same sale and user only', () => {
+    assert.equal(reservationIdFor(sale, 'u1', 'k'), reservationIdFor(sale, 'u1', 'k'));
+    assert.notEqual(reservationIdFor(sale, 'u1', 'k'), reservationIdFor(sale, 'u2', 'k'));
+    // Two sales forwarding the same user and key to one shop must not share an order id.
+    const other = { namespace: 'shop', name: 'other' };
+    assert.notEqual(reservationIdFor(sale, 'u1', 'k'), reservationIdFor(other, 'u1', 'k'));
     // The separator keeps (user, key) pairs apart that concatenate to the same string.
-    assert.notEqual(reservationIdFor('u1', 'k'), reservationIdFor('u', '1k'));
-    assert.match(reservationIdFor('u1', 'k'), /^[A-Za-z0-9_-]{22}$/);
+    assert.notEqual(reservationIdFor(sale, 'u1', 'k'), reservationIdFor(sale, 'u', '1k'));
+    assert.match(reservationIdFor(sale, 'u1', 'k'), /^[A-Za-z0-9_-]{22}$/);
   });
   test('without a key every id is new', () => {
-    assert.notEqual(reservationIdFor('u1', undefined), reservationIdFor('u1', undefined));
+    assert.notEqual(
+      reservationIdFor(sale, 'u1', undefined),
+      reservationIdFor(sale, 'u1', undefined),
+    );
   });
 });
 

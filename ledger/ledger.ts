@@ -91,15 +91,21 @@ const MAX_BATCH = 1000;
 const PRELOAD_ATTEMPTS = 5;
 
 /**
- * The reservation id for a request: derived from (user, Idempotency-Key) so a key is scoped to
- * its user and a retry lands on the same reservation; random when there is no key.
+ * The reservation id for a request: derived from (sale, user, Idempotency-Key) so a key is scoped
+ * to its user and a retry lands on the same reservation, while two sales sending the same user and
+ * key to one shop never share an order id; random when there is no key.
  */
-export function reservationIdFor(user: string, idempotencyKey: string | undefined): string {
-  // One-shot hash: measured cheaper than a Hash object on the checkout path; same bytes.
+export function reservationIdFor(
+  sale: SaleRef,
+  user: string,
+  idempotencyKey: string | undefined,
+): string {
+  // One-shot hash: measured cheaper than a Hash object on the checkout path. Namespace and name
+  // cannot hold a newline, so the separators keep every (sale, user, key) apart.
   const bytes =
     idempotencyKey === undefined
       ? randomBytes(16)
-      : hash('sha256', `${user}\n${idempotencyKey}`, 'buffer');
+      : hash('sha256', `${sale.namespace}/${sale.name}\n${user}\n${idempotencyKey}`, 'buffer');
   return bytes.subarray(0, 16).toString('base64url');
 }
 
@@ -195,7 +201,7 @@ export class SaleLedger {
       request.idempotencyKey === undefined
         ? undefined
         : checkIdempotencyKey(request.idempotencyKey);
-    const reservation = { id: reservationIdFor(user, key), sku };
+    const reservation = { id: reservationIdFor(this.sale, user, key), sku };
     const k = this.#keys;
     const keys = [k.meta, k.stock(sku), k.users(sku), k.orders, k.pending];
     const args = [reservation.id, sku, user, quantity, ttlMs, k.events];
