@@ -21,14 +21,40 @@ import {
   type FlashSaleStatus,
   type SaleSettings,
 } from '../api/v1alpha1/index.ts';
-import { reapOnce, SaleLedger, type LedgerClient, type PreloadOutcome } from '../ledger/index.ts';
-import { group, plural, saleKey, SaleInformer, version, type SaleObject } from './informer.ts';
+import { reapOnce, SaleLedger, type PreloadOutcome } from '../ledger/index.ts';
+import {
+  group,
+  plural,
+  saleKey,
+  SaleInformer,
+  slim,
+  version,
+  type SaleObject,
+} from './informer.ts';
 import { statusCode } from './kube.ts';
 import type { OperatorMetrics } from './metrics.ts';
+import {
+  claimOf,
+  claimsBeside,
+  collisionMessage,
+  earlierCollision,
+  workloadName,
+} from './overlap.ts';
+import { RedisPool } from './redis-pool.ts';
+import {
+  redisSource,
+  secretNotFound,
+  targetFromSecret,
+  type DefaultRedis,
+  type RedisTarget,
+  type SecretSource,
+} from './redis-target.ts';
 import { exponentialBackoff, maxOf, overallRate, systemClock, WorkQueue } from './queue.ts';
 import {
+  atMost,
   degraded,
   reconcile,
+  specSettings,
   type Plan,
   type ReconcileInput,
   type Result,
@@ -37,12 +63,15 @@ import {
 
 export const FINALIZER = 'flashguard.dev/ledger';
 const REAP_INTERVAL_MS = 1000;
+/** A sale whose Redis comes from a Secret reads it again at least this often. */
+export const SECRET_RESYNC_MS = 60_000;
 
 type Log = (msg: string, fields?: Record<string, unknown>) => void;
 
 export interface ControllerOptions {
   kubeconfig: KubeConfig;
-  redis: LedgerClient;
+  /** The Redis of sales without spec.redis. */
+  defaultRedis: DefaultRedis;
   namespaces: readonly string[] | undefined;
   workers: number;
   identity: string;
@@ -62,12 +91,28 @@ function needsWork(before: SaleObject | undefined, after: SaleObject): boolean {
   );
 }
 
-/** Redis failed us during the ledger part of a reconcile (everything else is the apiserver). */
-class LedgerUnavailableError extends Error {
-  constructor(cause: unknown) {
-    super(`ledger: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
-    this.name = 'LedgerUnavailableError';
+/**
+ * A failure the user can act on, reported as the Ready condition's reason (and a Warning) and
+ * retried with backoff: Redis unreachable, its Secret missing or wrong. Anything else thrown
+ * by a reconcile is the apiserver's (ApiServerError).
+ */
+class SaleError extends Error {
+  readonly reason: string;
+  constructor(reason: string, message: string, cause?: unknown) {
+    super(message, { cause });
+    this.name = 'SaleError';
+    this.reason = reason;
   }
+}
+
+function ledgerUnavailable(cause: unknown): SaleError {
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  return new SaleError('LedgerUnavailable', `ledger: ${detail}`, cause);
+}
+
+interface Reaped {
+  ledger: SaleLedger;
+  orderStatus: SaleSettings['orderStatus'];
 }
 
 export class SaleController {
@@ -77,8 +122,9 @@ export class SaleController {
   readonly #informer: SaleInformer;
   readonly #queue: WorkQueue;
   readonly #seen = new Map<string, SaleObject>();
-  /** Running sales the leader reaps: key → order-status endpoint. */
-  readonly #reaped = new Map<string, SaleSettings['orderStatus']>();
+  /** Running sales the leader reaps. */
+  readonly #reaped = new Map<string, Reaped>();
+  readonly #pool: RedisPool;
   #workers: Promise<void>[] = [];
   #reaper: NodeJS.Timeout | undefined;
   #reaping = false;
@@ -87,6 +133,7 @@ export class SaleController {
     this.#o = options;
     this.#custom = options.kubeconfig.makeApiClient(CustomObjectsApi);
     this.#core = options.kubeconfig.makeApiClient(CoreV1Api);
+    this.#pool = new RedisPool(options.log);
     this.#queue = new WorkQueue(
       maxOf(exponentialBackoff(100, 60_000), overallRate(50, 100, systemClock)),
     );
@@ -100,13 +147,29 @@ export class SaleController {
         if (type === 'DELETED') {
           this.#seen.delete(key);
           this.#reaped.delete(key);
+          this.#pool.release(key);
           this.#o.metrics.forgetSale(key);
+          this.#wakeNeighbours(sale);
           return;
         }
         this.#seen.set(key, sale);
         if (needsWork(before, sale)) this.#queue.add(key);
       },
     });
+  }
+
+  /** Sales that may have waited for `gone` (same workload) look again now, not after backoff. */
+  #wakeNeighbours(gone: SaleObject): void {
+    const workload = workloadName(gone);
+    if (workload === undefined) return;
+    for (const [key, other] of this.#seen) {
+      if (
+        other.metadata.namespace === gone.metadata.namespace &&
+        workloadName(other) === workload
+      ) {
+        this.#queue.add(key);
+      }
+    }
   }
 
   get synced(): boolean {
@@ -125,6 +188,7 @@ export class SaleController {
     await this.#informer.stop();
     await this.#queue.shutDown();
     await Promise.all(this.#workers);
+    this.#pool.close();
   }
 
   async #work(): Promise<void> {
@@ -154,28 +218,15 @@ export class SaleController {
     }
   }
 
-  async #get(key: string): Promise<SaleObject | undefined> {
-    const [namespace = '', name = ''] = key.split('/');
-    try {
-      return (await this.#custom.getNamespacedCustomObject({
-        group,
-        version,
-        namespace,
-        plural,
-        name,
-      })) as SaleObject;
-    } catch (error) {
-      if (statusCode(error) === 404) return undefined;
-      throw error;
-    }
-  }
-
-  /** Merge-patches metadata; `resourceVersion` makes it fail (409) on a concurrent change. */
+  /**
+   * Merge-patches metadata; `resourceVersion` makes it fail (409) on a concurrent change. The
+   * patched object goes into the cache at once, so the watch event it causes needs no work.
+   */
   async #patchMetadata(
     sale: SaleObject,
     metadata: Record<string, unknown>,
     resourceVersion?: string,
-  ): Promise<void> {
+  ): Promise<SaleObject> {
     const patched = (await this.#custom.patchNamespacedCustomObject(
       {
         group,
@@ -187,11 +238,23 @@ export class SaleController {
       },
       mergePatch,
     )) as SaleObject;
-    sale.metadata = patched.metadata;
+    this.#cache(sale, patched);
+    return slim(patched);
+  }
+
+  /**
+   * Puts what a write returned into the cache, unless the informer has since seen the object
+   * change (a newer version, or deleted): the cache never goes back in time.
+   */
+  #cache(written: SaleObject, returned: SaleObject): void {
+    const key = saleKey(written);
+    if (this.#seen.get(key)?.metadata.resourceVersion === written.metadata.resourceVersion) {
+      this.#seen.set(key, slim(returned));
+    }
   }
 
   async #patchStatus(sale: SaleObject, status: FlashSaleStatus): Promise<void> {
-    await this.#custom.patchNamespacedCustomObjectStatus(
+    const patched = (await this.#custom.patchNamespacedCustomObjectStatus(
       {
         group,
         version,
@@ -201,24 +264,30 @@ export class SaleController {
         body: { status },
       },
       mergePatch,
-    );
+    )) as SaleObject;
+    this.#cache(sale, patched);
   }
 
   async #reconcileKey(key: string): Promise<Result> {
-    const sale = await this.#get(key);
+    // The informer's cache, not a GET: a stale copy only costs a 409 on the metadata patch (which
+    // carries the resourceVersion) or a status written one watch event late, fixed next pass.
+    let sale = this.#seen.get(key);
     if (sale === undefined) return { kind: 'await-change' };
     const { metadata } = sale;
-    const ledger = new SaleLedger(this.#o.redis, {
-      namespace: metadata.namespace,
-      name: metadata.name,
-    });
     const finalizers = metadata.finalizers ?? [];
+    const settings = specSettings(sale);
 
     if (metadata.deletionTimestamp !== undefined) {
       if (!finalizers.includes(FINALIZER)) return { kind: 'await-change' };
       const policy = (sale.spec as Partial<FlashSaleSpec>).deletionPolicy ?? 'Delete';
-      if (policy === 'Delete') await ledger.destroy();
+      if (policy === 'Delete') {
+        const ledger = await this.#ledgerForCleanup(sale, settings);
+        await ledger?.destroy().catch((error: unknown) => {
+          throw ledgerUnavailable(error);
+        });
+      }
       this.#reaped.delete(key);
+      this.#pool.release(key);
       this.#o.metrics.forgetSale(key);
       await this.#patchMetadata(
         sale,
@@ -229,26 +298,96 @@ export class SaleController {
       return { kind: 'await-change' };
     }
     if (!finalizers.includes(FINALIZER)) {
-      await this.#patchMetadata(
+      sale = await this.#patchMetadata(
         sale,
         { finalizers: [...finalizers, FINALIZER] },
         metadata.resourceVersion,
       );
     }
 
+    if (settings !== undefined) this.#refuseCollision(sale, settings);
+    // An invalid spec is failed by reconcile without any Redis (which it may not even name).
+    const redis = settings === undefined ? undefined : await this.#ledgerFor(sale, settings);
     let plan: Plan;
     try {
-      plan = await this.#planAndApply(sale, ledger);
+      plan = await this.#planAndApply(sale, redis?.ledger);
     } catch (error) {
-      throw new LedgerUnavailableError(error);
+      throw ledgerUnavailable(error);
     }
     await this.#record(sale, plan);
-    return plan.result;
+    return redis?.fromSecret === true ? atMost(plan.result, SECRET_RESYNC_MS) : plan.result;
+  }
+
+  /** A sale that collides with an earlier one on its workload waits (SaleOverlap), retried. */
+  #refuseCollision(sale: SaleObject, settings: SaleSettings): void {
+    const mine = claimOf(sale, settings);
+    if (mine === undefined) return;
+    const earlier = earlierCollision(mine, claimsBeside(mine, this.#seen.values(), specSettings));
+    if (earlier !== undefined) throw new SaleError('SaleOverlap', collisionMessage(mine, earlier));
+  }
+
+  /** The sale's ledger in the Redis its spec names (or the default); SaleError when it cannot. */
+  async #ledgerFor(
+    sale: SaleObject,
+    settings: SaleSettings,
+  ): Promise<{ ledger: SaleLedger; fromSecret: boolean }> {
+    const { namespace, name } = sale.metadata;
+    const source = redisSource(namespace, settings.redis, this.#o.defaultRedis);
+    const target: RedisTarget =
+      source.kind === 'url' ? { url: source.url, ca: undefined } : await this.#readTarget(source);
+    let client;
+    try {
+      client = await this.#pool.acquire(saleKey(sale), target);
+    } catch (error) {
+      throw ledgerUnavailable(error);
+    }
+    return {
+      ledger: new SaleLedger(client, { namespace, name }),
+      fromSecret: source.kind === 'secret',
+    };
+  }
+
+  /**
+   * For the finalizer: the sale's ledger even when its Secret is gone (a namespace being deleted
+   * may take the Secret first): the connection it last used, or none if it never loaded one.
+   */
+  async #ledgerForCleanup(
+    sale: SaleObject,
+    settings: SaleSettings | undefined,
+  ): Promise<SaleLedger | undefined> {
+    const ref = { namespace: sale.metadata.namespace, name: sale.metadata.name };
+    const last = this.#pool.current(saleKey(sale));
+    try {
+      if (settings === undefined) throw new SaleError('InvalidSpec', 'the spec is invalid');
+      return (await this.#ledgerFor(sale, settings)).ledger;
+    } catch (error) {
+      if (!(error instanceof SaleError) || error.reason === 'LedgerUnavailable') throw error;
+      if (last !== undefined) return new SaleLedger(last, ref);
+      if ((sale.status as FlashSaleStatus | undefined)?.ledger === undefined) return undefined;
+      throw error;
+    }
+  }
+
+  async #readTarget(source: SecretSource): Promise<RedisTarget> {
+    let data: Record<string, string> | undefined;
+    try {
+      ({ data } = await this.#core.readNamespacedSecret({
+        namespace: source.namespace,
+        name: source.name,
+      }));
+    } catch (error) {
+      if (statusCode(error) !== 404) throw error;
+      const { reason, message } = secretNotFound(source);
+      throw new SaleError(reason, message);
+    }
+    const resolved = targetFromSecret(source, data);
+    if (!resolved.ok) throw new SaleError(resolved.problem.reason, resolved.problem.message);
+    return resolved.target;
   }
 
   /** Observe, plan, act; after each action observe again, so the status tells what now holds. */
-  async #planAndApply(sale: SaleObject, ledger: SaleLedger): Promise<Plan> {
-    const [snapshot, published] = await Promise.all([ledger.snapshot(), ledger.readConfig()]);
+  async #planAndApply(sale: SaleObject, ledger: SaleLedger | undefined): Promise<Plan> {
+    const [snapshot, published] = await Promise.all([ledger?.snapshot(), ledger?.readConfig()]);
     let input: ReconcileInput = {
       sale,
       generation: sale.metadata.generation,
@@ -258,6 +397,11 @@ export class SaleController {
       now: Date.now(),
     };
     let plan = reconcile(input);
+    const key = saleKey(sale);
+    if (ledger === undefined) {
+      this.#reaped.delete(key);
+      return plan;
+    }
     if (plan.preload !== undefined) {
       const outcome: PreloadOutcome = await ledger.preload(plan.preload);
       input =
@@ -271,11 +415,13 @@ export class SaleController {
       plan = reconcile({ ...input, published: plan.publish, now: Date.now() });
     }
     if (plan.announceEnded) await ledger.publish({ type: 'ended' });
-    const key = saleKey(sale);
     if (input.snapshot !== undefined) this.#o.metrics.units(key, input.snapshot);
     const phase = plan.status.phase;
     if (phase === 'Active' || phase === 'SoldOut' || phase === 'Ended') {
-      this.#reaped.set(key, withDefaults(sale.spec as FlashSaleSpec).orderStatus);
+      this.#reaped.set(key, {
+        ledger,
+        orderStatus: withDefaults(sale.spec as FlashSaleSpec).orderStatus,
+      });
     } else {
       this.#reaped.delete(key);
     }
@@ -284,48 +430,55 @@ export class SaleController {
 
   /** Writes what the plan says about the FlashSale itself: status (ledger marker included), Events. */
   async #record(sale: SaleObject, plan: Plan): Promise<void> {
-    if (!isDeepStrictEqual(sale.status, plan.status)) await this.#patchStatus(sale, plan.status);
-    await this.#emit(sale, plan.events);
+    // Independent writes: one round trip for all of them instead of one after the other.
+    await Promise.all([
+      isDeepStrictEqual(sale.status, plan.status)
+        ? undefined
+        : this.#patchStatus(sale, plan.status),
+      this.#emit(sale, plan.events),
+    ]);
   }
 
   async #emit(sale: SaleObject, events: readonly SaleEventRecord[]): Promise<void> {
     const { namespace, name, uid, resourceVersion } = sale.metadata;
-    for (const { type, reason, message } of events) {
-      const now = new Date();
-      const body = Object.assign(new CoreV1Event(), {
-        metadata: Object.assign(new V1ObjectMeta(), { generateName: `${name}.`, namespace }),
-        involvedObject: Object.assign(new V1ObjectReference(), {
-          apiVersion: sale.apiVersion,
-          kind: sale.kind,
-          name,
-          namespace,
-          uid,
-          resourceVersion,
-        }),
-        type,
-        reason,
-        message,
-        count: 1,
-        firstTimestamp: now,
-        lastTimestamp: now,
-        source: Object.assign(new V1EventSource(), { component: 'flashguard-operator' }),
-        reportingComponent: 'flashguard.dev/operator',
-        reportingInstance: this.#o.identity,
-      });
-      try {
-        await this.#core.createNamespacedEvent({ namespace, body });
-      } catch (error) {
-        // An Event is informative: losing one must not fail the reconcile.
-        this.#o.log('could not record an Event', { reason, error: String(error) });
-      }
-    }
+    await Promise.all(
+      events.map(async ({ type, reason, message }) => {
+        const now = new Date();
+        const body = Object.assign(new CoreV1Event(), {
+          metadata: Object.assign(new V1ObjectMeta(), { generateName: `${name}.`, namespace }),
+          involvedObject: Object.assign(new V1ObjectReference(), {
+            apiVersion: sale.apiVersion,
+            kind: sale.kind,
+            name,
+            namespace,
+            uid,
+            resourceVersion,
+          }),
+          type,
+          reason,
+          message,
+          count: 1,
+          firstTimestamp: now,
+          lastTimestamp: now,
+          source: Object.assign(new V1EventSource(), { component: 'flashguard-operator' }),
+          reportingComponent: 'flashguard.dev/operator',
+          reportingInstance: this.#o.identity,
+        });
+        try {
+          await this.#core.createNamespacedEvent({ namespace, body });
+        } catch (error) {
+          // An Event is informative: losing one must not fail the reconcile.
+          this.#o.log('could not record an Event', { reason, error: String(error) });
+        }
+      }),
+    );
   }
 
   /** The failure as a condition and a Warning, best effort (the apiserver may be the cause). */
   async #reportFailure(key: string, error: unknown): Promise<void> {
-    const sale = this.#seen.get(key) ?? (await this.#get(key));
+    const sale = this.#seen.get(key);
     if (sale === undefined) return;
-    const reason = error instanceof LedgerUnavailableError ? 'LedgerUnavailable' : 'ApiServerError';
+    const reason = error instanceof SaleError ? error.reason : 'ApiServerError';
     const { status, events } = degraded(
       sale.status as FlashSaleStatus | undefined,
       sale.metadata.generation,
@@ -342,13 +495,9 @@ export class SaleController {
     if (this.#reaping) return;
     this.#reaping = true;
     await Promise.all(
-      [...this.#reaped].map(async ([key, orderStatus]) => {
-        const [namespace = '', name = ''] = key.split('/');
+      [...this.#reaped].map(async ([key, { ledger, orderStatus }]) => {
         try {
-          const report = await reapOnce(
-            new SaleLedger(this.#o.redis, { namespace, name }),
-            orderStatus,
-          );
+          const report = await reapOnce(ledger, orderStatus);
           if (report.expired + report.confirmed + report.released > 0) {
             this.#o.log('reaped', { sale: key, ...report });
           }
