@@ -11,6 +11,7 @@ import {
   V1EventSource,
   V1ObjectMeta,
   V1ObjectReference,
+  V1Secret,
   setHeaderOptions,
   type KubeConfig,
 } from '@kubernetes/client-node';
@@ -21,7 +22,23 @@ import {
   type FlashSaleStatus,
   type SaleSettings,
 } from '../api/v1alpha1/index.ts';
-import { reapOnce, SaleLedger, type PreloadOutcome } from '../ledger/index.ts';
+import type { Redis } from 'ioredis';
+import {
+  indexSale,
+  reapOnce,
+  SaleLedger,
+  unindexSale,
+  type PreloadOutcome,
+  type WorkloadRef,
+} from '../ledger/index.ts';
+import {
+  guardingSales,
+  MANAGED_BY,
+  NAMESPACE_SECRET,
+  namespaceSecretData,
+  redisConflictMessage,
+  sameRedis,
+} from './namespace-redis.ts';
 import {
   group,
   plural,
@@ -125,6 +142,8 @@ export class SaleController {
   /** Running sales the leader reaps. */
   readonly #reaped = new Map<string, Reaped>();
   readonly #pool: RedisPool;
+  /** Sale key → the workload index it is in, and on which connection. */
+  readonly #indexed = new Map<string, { workload: WorkloadRef; client: Redis }>();
   #workers: Promise<void>[] = [];
   #reaper: NodeJS.Timeout | undefined;
   #reaping = false;
@@ -148,6 +167,7 @@ export class SaleController {
           this.#seen.delete(key);
           this.#reaped.delete(key);
           this.#pool.release(key);
+          this.#indexed.delete(key);
           this.#o.metrics.forgetSale(key);
           this.#wakeNeighbours(sale);
           return;
@@ -280,12 +300,14 @@ export class SaleController {
     if (metadata.deletionTimestamp !== undefined) {
       if (!finalizers.includes(FINALIZER)) return { kind: 'await-change' };
       const policy = (sale.spec as Partial<FlashSaleSpec>).deletionPolicy ?? 'Delete';
-      if (policy === 'Delete') {
-        const ledger = await this.#ledgerForCleanup(sale, settings);
-        await ledger?.destroy().catch((error: unknown) => {
-          throw ledgerUnavailable(error);
-        });
+      const ledger = await this.#ledgerForCleanup(sale, settings);
+      try {
+        if (policy === 'Delete') await ledger?.destroy();
+        await this.#indexWorkload(sale, undefined);
+      } catch (error) {
+        throw ledgerUnavailable(error);
       }
+      await this.#releaseNamespaceRedis(sale);
       this.#reaped.delete(key);
       this.#pool.release(key);
       this.#o.metrics.forgetSale(key);
@@ -308,12 +330,17 @@ export class SaleController {
     if (settings !== undefined) this.#refuseCollision(sale, settings);
     // An invalid spec is failed by reconcile without any Redis (which it may not even name).
     const redis = settings === undefined ? undefined : await this.#ledgerFor(sale, settings);
+    if (redis !== undefined && settings?.workload != null) {
+      await this.#claimNamespaceRedis(sale, redis.target);
+    }
     let plan: Plan;
     try {
       plan = await this.#planAndApply(sale, redis?.ledger);
+      if (redis !== undefined) await this.#indexWorkload(sale, settings?.workload ?? null);
     } catch (error) {
       throw ledgerUnavailable(error);
     }
+    if (redis !== undefined && settings?.workload === null) await this.#releaseNamespaceRedis(sale);
     await this.#record(sale, plan);
     return redis?.fromSecret === true ? atMost(plan.result, SECRET_RESYNC_MS) : plan.result;
   }
@@ -326,11 +353,112 @@ export class SaleController {
     if (earlier !== undefined) throw new SaleError('SaleOverlap', collisionMessage(mine, earlier));
   }
 
+  /**
+   * Keeps the sale in the index of the workload it guards (C3), on its Redis, and out of the one
+   * it guarded before; `workload` undefined: the sale is going.
+   */
+  async #indexWorkload(
+    sale: SaleObject,
+    workload: SaleSettings['workload'] | undefined,
+  ): Promise<void> {
+    const key = saleKey(sale);
+    const { namespace, name } = sale.metadata;
+    const client = this.#pool.current(key);
+    const wanted = workload == null ? undefined : { namespace, ...workload };
+    const before = this.#indexed.get(key);
+    if (
+      before !== undefined &&
+      (before.client !== client || !isDeepStrictEqual(before.workload, wanted))
+    ) {
+      await unindexSale(before.client, before.workload, name);
+      this.#indexed.delete(key);
+    }
+    if (client === undefined) return;
+    if (wanted !== undefined) {
+      await indexSale(client, wanted, name);
+      this.#indexed.set(key, { workload: wanted, client });
+    } else if (workload === undefined && before === undefined) {
+      // Going, and this replica never indexed it (a restart): remove what the spec names.
+      const named = specSettings(sale)?.workload;
+      if (named != null) await unindexSale(client, { namespace, ...named }, name);
+    }
+  }
+
+  /**
+   * The namespace's `flashguard-redis` Secret (C2) holds the Redis of its earliest sale guarding a
+   * workload; a sale on another Redis waits (RedisConflict), since a sidecar reaches only one.
+   */
+  async #claimNamespaceRedis(sale: SaleObject, mine: RedisTarget): Promise<void> {
+    const { namespace } = sale.metadata;
+    const [owner] = guardingSales(namespace, this.#seen.values(), specSettings);
+    let theirs = mine;
+    if (owner !== undefined && saleKey(owner.sale) !== saleKey(sale)) {
+      const ownerSettings = specSettings(owner.sale);
+      // An owner whose own Redis cannot be resolved has its own condition; do not block on it.
+      theirs =
+        ownerSettings === undefined
+          ? mine
+          : await this.#ledgerFor(owner.sale, ownerSettings).then(
+              (r) => r.target,
+              () => mine,
+            );
+      if (!sameRedis(theirs, mine)) {
+        throw new SaleError(
+          'RedisConflict',
+          redisConflictMessage(namespace, owner.sale.metadata.name, theirs, mine),
+        );
+      }
+    }
+    const data = namespaceSecretData(theirs);
+    const secret = (resourceVersion?: string): V1Secret =>
+      Object.assign(new V1Secret(), {
+        metadata: Object.assign(new V1ObjectMeta(), {
+          name: NAMESPACE_SECRET,
+          namespace,
+          labels: MANAGED_BY,
+          resourceVersion,
+        }),
+        stringData: data,
+      });
+    let existing: V1Secret;
+    try {
+      existing = await this.#core.readNamespacedSecret({ namespace, name: NAMESPACE_SECRET });
+    } catch (error) {
+      if (statusCode(error) !== 404) throw error;
+      await this.#core.createNamespacedSecret({ namespace, body: secret() });
+      return;
+    }
+    const held = Object.fromEntries(
+      Object.entries(existing.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]),
+    );
+    if (!isDeepStrictEqual(held, data)) {
+      await this.#core.replaceNamespacedSecret({
+        namespace,
+        name: NAMESPACE_SECRET,
+        body: secret(existing.metadata?.resourceVersion),
+      });
+    }
+  }
+
+  /** Deletes the namespace's `flashguard-redis` once no sale there guards a workload. */
+  async #releaseNamespaceRedis(sale: SaleObject): Promise<void> {
+    const { namespace } = sale.metadata;
+    const others = guardingSales(namespace, this.#seen.values(), specSettings).filter(
+      (g) => saleKey(g.sale) !== saleKey(sale),
+    );
+    if (others.length > 0) return;
+    try {
+      await this.#core.deleteNamespacedSecret({ namespace, name: NAMESPACE_SECRET });
+    } catch (error) {
+      if (statusCode(error) !== 404) throw error;
+    }
+  }
+
   /** The sale's ledger in the Redis its spec names (or the default); SaleError when it cannot. */
   async #ledgerFor(
     sale: SaleObject,
     settings: SaleSettings,
-  ): Promise<{ ledger: SaleLedger; fromSecret: boolean }> {
+  ): Promise<{ ledger: SaleLedger; target: RedisTarget; fromSecret: boolean }> {
     const { namespace, name } = sale.metadata;
     const source = redisSource(namespace, settings.redis, this.#o.defaultRedis);
     const target: RedisTarget =
@@ -343,6 +471,7 @@ export class SaleController {
     }
     return {
       ledger: new SaleLedger(client, { namespace, name }),
+      target,
       fromSecret: source.kind === 'secret',
     };
   }
