@@ -7,11 +7,15 @@ import type { Redis } from 'ioredis';
 import { SaleLedger } from '../../ledger/index.ts';
 import { connectRedis } from '../../sidecar/redis.ts';
 import { startControlPlane, type ControlPlane } from '../controlplane/controlplane.ts';
-import { flashSales, iso, isReady, startOperator } from '../support/operator.ts';
+import {
+  flashSales,
+  installFlashSaleCrd,
+  iso,
+  isReady,
+  startOperator,
+} from '../support/operator.ts';
 import { waitFor, type ManagedProcess } from '../support/process.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
-
-const root = join(import.meta.dirname, '..', '..');
 
 function sale(name: string, skus: string[]) {
   const now = Date.now();
@@ -45,8 +49,7 @@ void describe('operator: overlapping sales on one workload', () => {
   before(async () => {
     [cp, redis] = await Promise.all([startControlPlane(), startRedis()]);
     client = connectRedis(redis.url);
-    await cp.kubectl(['apply', '-f', join(root, 'crds')]);
-    await cp.kubectl(['wait', '--for=condition=Established', 'crd/flashsales.flashguard.dev']);
+    await installFlashSaleCrd(cp);
     ({ process: operator } = await startOperator({
       kubeconfig: cp.kubeconfig,
       redisUrl: redis.url,

@@ -9,11 +9,15 @@ import type { Redis } from 'ioredis';
 import { saleKeys, SaleLedger } from '../../ledger/index.ts';
 import { connectRedis } from '../../sidecar/redis.ts';
 import { startControlPlane, type ControlPlane } from '../controlplane/controlplane.ts';
-import { flashSales, iso, isReady, startOperator } from '../support/operator.ts';
+import {
+  flashSales,
+  installFlashSaleCrd,
+  iso,
+  isReady,
+  startOperator,
+} from '../support/operator.ts';
 import { freePort, waitFor, type ManagedProcess } from '../support/process.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
-
-const root = join(import.meta.dirname, '..', '..');
 
 function sale(name: string, namespace: string, secret?: string, stock = 10) {
   const now = Date.now();
@@ -75,8 +79,7 @@ void describe('operator: Redis from Secrets (C1)', () => {
     await shopRedis.cli('CONFIG', 'SET', 'requirepass', 'old-pass');
     defaultClient = connectRedis(defaultRedis.url);
     shopClient = connectRedis(`redis://:old-pass@127.0.0.1:${String(shopRedis.port)}`);
-    await cp.kubectl(['apply', '-f', join(root, 'crds')]);
-    await cp.kubectl(['wait', '--for=condition=Established', 'crd/flashsales.flashguard.dev']);
+    await installFlashSaleCrd(cp);
     await cp.kubectl(['create', 'namespace', 'shop']);
     await secret('flashguard-default-redis', 'default', { url: defaultRedis.url });
     await secret('shop-redis', 'shop', {

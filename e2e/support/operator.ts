@@ -119,3 +119,9 @@ export function flashSales(cp: ControlPlane) {
       ).stdout,
   };
 }
+
+/** Installs the FlashSale CRD (crds/) and waits until the apiserver serves it. */
+export async function installFlashSaleCrd(cp: ControlPlane): Promise<void> {
+  await cp.kubectl(['apply', '-f', join(root, 'crds')]);
+  await cp.kubectl(['wait', '--for=condition=Established', 'crd/flashsales.flashguard.dev']);
+}
