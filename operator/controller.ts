@@ -301,13 +301,14 @@ export class SaleController {
       if (!finalizers.includes(FINALIZER)) return { kind: 'await-change' };
       const policy = (sale.spec as Partial<FlashSaleSpec>).deletionPolicy ?? 'Delete';
       const ledger = await this.#ledgerForCleanup(sale, settings);
+      const guarded = this.#indexed.has(key) || workloadName(sale) !== undefined;
       try {
         if (policy === 'Delete') await ledger?.destroy();
         await this.#indexWorkload(sale, undefined);
       } catch (error) {
         throw ledgerUnavailable(error);
       }
-      await this.#releaseNamespaceRedis(sale);
+      if (guarded) await this.#releaseNamespaceRedis(sale);
       this.#reaped.delete(key);
       this.#pool.release(key);
       this.#o.metrics.forgetSale(key);
@@ -333,6 +334,8 @@ export class SaleController {
     if (redis !== undefined && settings?.workload != null) {
       await this.#claimNamespaceRedis(sale, redis.target);
     }
+    // Known only to this replica's memory: a restart forgets that a sale used to guard one.
+    const guardedBefore = this.#indexed.has(key);
     let plan: Plan;
     try {
       plan = await this.#planAndApply(sale, redis?.ledger);
@@ -340,7 +343,7 @@ export class SaleController {
     } catch (error) {
       throw ledgerUnavailable(error);
     }
-    if (redis !== undefined && settings?.workload === null) await this.#releaseNamespaceRedis(sale);
+    if (guardedBefore && settings?.workload === null) await this.#releaseNamespaceRedis(sale);
     await this.#record(sale, plan);
     return redis?.fromSecret === true ? atMost(plan.result, SECRET_RESYNC_MS) : plan.result;
   }
