@@ -6,7 +6,8 @@ import type { LedgerSnapshot } from '../ledger/index.ts';
 export const reconcileResults = ['success', 'requeue', 'error'] as const;
 export type ReconcileResult = (typeof reconcileResults)[number];
 
-const unitStates = ['available', 'reserved', 'sold', 'in_doubt'] as const;
+// `total` beside its parts, so an alert can check total = available + reserved + sold.
+const unitStates = ['total', 'available', 'reserved', 'sold', 'in_doubt'] as const;
 
 export class OperatorMetrics {
   readonly registry = new Registry();
@@ -53,8 +54,8 @@ export class OperatorMetrics {
       sale,
       snapshot.items.map((i) => i.sku),
     );
-    for (const { sku, available, reserved, sold, inDoubt } of snapshot.items) {
-      const values = { available, reserved, sold, in_doubt: inDoubt };
+    for (const { sku, total, available, reserved, sold, inDoubt } of snapshot.items) {
+      const values = { total, available, reserved, sold, in_doubt: inDoubt };
       for (const state of unitStates) this.#units.labels(sale, sku, state).set(values[state]);
     }
   }

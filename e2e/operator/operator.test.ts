@@ -165,6 +165,11 @@ void describe('the operator on a real control plane with real Redis', () => {
       metrics,
       /^flashguard_ledger_units\{sale="shop\/nova-x-launch",sku="NOVAX-512-TI",state="available"\} 400$/m,
     );
+    // The invariant alert compares total with its parts.
+    assert.match(
+      metrics,
+      /^flashguard_ledger_units\{sale="shop\/nova-x-launch",sku="NOVAX-512-TI",state="total"\} 400$/m,
+    );
   });
 
   void it('a stock edit loads the new generation and keeps the units already sold', async () => {
