@@ -125,7 +125,8 @@ void describe('the Dockerfile and the compiled entrypoints its images run', () =
   const entrypoint = (target: string): string => {
     const cmd = stage(target).cmd;
     assert.equal(cmd?.[0], 'node', `${target} runs node`);
-    return join(app, cmd[1] ?? '');
+    // Node's own flags come first; the script is the one argument that is not a flag.
+    return join(app, cmd.find((arg, i) => i > 0 && !arg.startsWith('-')) ?? '');
   };
   let redis: RedisServer;
   let shop: RunningShop;

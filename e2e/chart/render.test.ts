@@ -128,7 +128,12 @@ void describe('the flashguard chart, rendered', () => {
     const pod = deployment.spec.template.spec;
     assert.equal(pod.serviceAccountName, only(objects, 'ServiceAccount').metadata.name);
     const c = operatorContainer(objects);
-    assert.deepEqual(c.command, ['node', 'dist/operator/main.js']);
+    assert.deepEqual(c.command, [
+      'node',
+      '--max-semi-space-size=2',
+      '--heap-growing-percent=30',
+      'dist/operator/main.js',
+    ]);
     assert.equal(c.image, 'ghcr.io/flashguard/flashguard-operator:0.1.0');
     const fieldRefs = Object.fromEntries(
       c.env.map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath]),
