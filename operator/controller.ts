@@ -22,6 +22,8 @@ import {
   type SaleSettings,
 } from '../api/v1alpha1/index.ts';
 import { reapOnce, SaleLedger, type LedgerClient, type PreloadOutcome } from '../ledger/index.ts';
+import { SaleAutoscaler } from './autoscaling-apply.ts';
+import type { AutoscalingOptions } from './autoscaling.ts';
 import { group, plural, saleKey, SaleInformer, version, type SaleObject } from './informer.ts';
 import { statusCode } from './kube.ts';
 import type { OperatorMetrics } from './metrics.ts';
@@ -48,6 +50,7 @@ export interface ControllerOptions {
   identity: string;
   metrics: OperatorMetrics;
   log: Log;
+  autoscaling?: AutoscalingOptions;
 }
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
@@ -76,6 +79,7 @@ export class SaleController {
   readonly #core: CoreV1Api;
   readonly #informer: SaleInformer;
   readonly #queue: WorkQueue;
+  readonly #autoscaler: SaleAutoscaler;
   readonly #seen = new Map<string, SaleObject>();
   /** Running sales the leader reaps: key → order-status endpoint. */
   readonly #reaped = new Map<string, SaleSettings['orderStatus']>();
@@ -87,6 +91,10 @@ export class SaleController {
     this.#o = options;
     this.#custom = options.kubeconfig.makeApiClient(CustomObjectsApi);
     this.#core = options.kubeconfig.makeApiClient(CoreV1Api);
+    this.#autoscaler = new SaleAutoscaler(
+      options.kubeconfig,
+      options.autoscaling ?? { prometheusUrl: undefined },
+    );
     this.#queue = new WorkQueue(
       maxOf(exponentialBackoff(100, 60_000), overallRate(50, 100, systemClock)),
     );
@@ -242,6 +250,7 @@ export class SaleController {
     } catch (error) {
       throw new LedgerUnavailableError(error);
     }
+    plan = await this.#autoscaler.reconcile(sale, plan, Date.now());
     await this.#record(sale, plan);
     return plan.result;
   }

@@ -9,12 +9,16 @@ import { connectRedis } from '../sidecar/redis.ts';
 import { SaleController } from './controller.ts';
 import { LeaderElector } from './leader.ts';
 import { OperatorMetrics } from './metrics.ts';
+import { autoscalingFlags, autoscalingSettings, autoscalingUsage } from './autoscaling-setup.ts';
+import { startWebhook, webhookFlags, webhookSettings, webhookUsage } from './webhook-setup.ts';
 
 const usage = `usage: flashguard-operator [--kubeconfig FILE] [--redis URL] [--namespaces a,b]
   [--listen HOST:PORT] [--lease-namespace NS] [--lease-name NAME] [--identity ID]
   [--lease-duration SECONDS] [--workers N]
 environment: KUBECONFIG, FLASHGUARD_REDIS_URL, FLASHGUARD_NAMESPACES, FLASHGUARD_LISTEN,
-  POD_NAMESPACE (the Lease's namespace), POD_NAME (the identity)`;
+  POD_NAMESPACE (the Lease's namespace), POD_NAME (the identity)
+${webhookUsage}
+${autoscalingUsage}`;
 
 function log(msg: string, fields: Record<string, unknown> = {}, level = 'info'): void {
   process.stdout.write(
@@ -38,6 +42,8 @@ const { values } = parseArgs({
     identity: { type: 'string' },
     'lease-duration': { type: 'string' },
     workers: { type: 'string' },
+    ...webhookFlags,
+    ...autoscalingFlags,
   },
   strict: true,
 });
@@ -54,6 +60,9 @@ if (!Number.isInteger(Number(port)) || host === '') fail('--listen must be HOST:
 if (!(leaseSeconds >= 2)) fail('--lease-duration must be at least 2 seconds');
 if (!Number.isInteger(workers) || workers < 1) fail('--workers must be a positive integer');
 const identity = values.identity ?? env.POD_NAME ?? `${hostname()}-${String(process.pid)}`;
+const operatorNamespace = values['lease-namespace'] ?? env.POD_NAMESPACE ?? 'default';
+const webhookConfig = webhookSettings(values, env);
+if (webhookConfig !== undefined && 'error' in webhookConfig) fail(webhookConfig.error);
 
 const kubeconfig = new KubeConfig();
 if (values.kubeconfig === undefined) kubeconfig.loadFromDefault();
@@ -74,7 +83,7 @@ redis.on('ready', () => {
 let controller: SaleController | undefined;
 const elector = new LeaderElector({
   kubeconfig,
-  namespace: values['lease-namespace'] ?? env.POD_NAMESPACE ?? 'default',
+  namespace: operatorNamespace,
   name: values['lease-name'] ?? 'flashguard-operator',
   identity,
   leaseDurationMs: leaseSeconds * 1000,
@@ -83,6 +92,7 @@ const elector = new LeaderElector({
   log,
   onStartedLeading: () => {
     metrics.leader.set(1);
+    webhook?.leading();
     controller = new SaleController({
       kubeconfig,
       redis,
@@ -91,6 +101,7 @@ const elector = new LeaderElector({
       identity,
       metrics,
       log,
+      autoscaling: autoscalingSettings(values, env),
     });
     controller.start();
   },
@@ -103,9 +114,21 @@ const elector = new LeaderElector({
   },
 });
 
+// Every replica serves the webhook; only the leader writes its certificate.
+const webhook =
+  webhookConfig === undefined
+    ? undefined
+    : startWebhook(webhookConfig, {
+        kubeconfig,
+        namespace: operatorNamespace,
+        isLeader: () => elector.leading,
+        log,
+      });
+
 const ops = buildOps({
   // A standby is ready (it serves metrics and waits); the leader once it has listed the sales.
-  ready: () => controller?.synced ?? !elector.leading,
+  // With the webhook on, only once it serves it.
+  ready: () => (controller?.synced ?? !elector.leading) && (webhook?.ready() ?? true),
   metrics: async () => ({
     contentType: metrics.registry.contentType,
     body: await metrics.registry.metrics(),
@@ -118,6 +141,7 @@ async function shutdown(signal: string): Promise<void> {
   stopping = true;
   log('stopping: finishing in-flight reconciles', { signal });
   await controller?.stop();
+  await webhook?.stop();
   await elector.stop();
   metrics.leader.set(0);
   await ops.close();
