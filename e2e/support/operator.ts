@@ -19,6 +19,8 @@ export interface OperatorOptions {
   leaseSeconds?: number;
   /** Extra flags for node itself, e.g. ['--cpu-prof']. */
   nodeArgs?: readonly string[];
+  /** Extra operator flags, e.g. the webhook's. */
+  args?: readonly string[];
 }
 
 /** Resolves once /readyz answers: at once for a standby, after its first list for a leader. */
@@ -36,6 +38,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       ...(options.leaseSeconds === undefined
         ? []
         : ['--lease-duration', String(options.leaseSeconds)]),
+      ...(options.args ?? []),
     ],
     logFile,
   });
