@@ -102,10 +102,17 @@ export class SaleAutoscaler {
     ]);
     const kedaMissing = keda === undefined;
     let existing: AutoscalerObject | undefined;
-    if (desired !== undefined && !(desired.resource.engine === 'KEDA' && kedaMissing)) {
-      existing = await this.#get(desired.resource, sale.namespace, desired.object.metadata.name);
+    let otherEngine: AutoscalerObject | undefined;
+    if (desired !== undefined) {
+      const name = desired.object.metadata.name;
+      const other = autoscalerResources[desired.resource.engine === 'HPA' ? 'KEDA' : 'HPA'];
+      const lookup = (resource: AutoscalerResource) =>
+        resource.engine === 'KEDA' && kedaMissing
+          ? undefined
+          : this.#get(resource, sale.namespace, name);
+      [existing, otherEngine] = await Promise.all([lookup(desired.resource), lookup(other)]);
     }
-    return { owned: { HPA: hpa ?? [], KEDA: keda ?? [] }, existing, kedaMissing };
+    return { owned: { HPA: hpa ?? [], KEDA: keda ?? [] }, existing, otherEngine, kedaMissing };
   }
 
   /** Objects labelled as this sale's; undefined when the API itself is missing (no CRD). */

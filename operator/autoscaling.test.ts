@@ -43,6 +43,7 @@ function object(desired: DesiredAutoscaler): AutoscalerObject {
 }
 
 const nothing: ObservedAutoscalers = {
+  otherEngine: undefined,
   owned: { HPA: [], KEDA: [] },
   existing: undefined,
   kedaMissing: false,
@@ -139,7 +140,7 @@ void describe('desiredAutoscaler', () => {
           metadata: {
             serverAddress: 'http://prometheus.monitoring:9090',
             query:
-              'sum(rate(flashguard_checkout_requests_total{namespace="shop",pod=~"checkout-[a-z0-9]+-[a-z0-9]+"}[1m]))',
+              'sum(rate(flashguard_checkout_requests_total{namespace="shop",pod=~"checkout-[a-z0-9]{1,10}-[a-z0-9]{5}"}[1m]))',
             threshold: '50',
           },
         },
@@ -224,13 +225,33 @@ void describe('autoscalerPlan', () => {
     assert.equal(plan.write, undefined);
     assert.equal(plan.condition?.ok, false);
     assert.equal(plan.condition.reason, 'WorkloadAutoscaledElsewhere');
-    assert.match(plan.condition.message, /owned by FlashSale cyber-monday/);
+    assert.match(
+      plan.condition.message,
+      /HorizontalPodAutoscaler flashguard-deployment-checkout already scales Deployment checkout, owned by FlashSale cyber-monday/,
+    );
     assert.deepEqual(
       plan.events.map((e) => [e.type, e.reason]),
       [['Warning', 'WorkloadAutoscaledElsewhere']],
     );
     const again = autoscalerPlan(desired, { ...nothing, existing: theirs }, sale, plan.condition);
     assert.deepEqual(again.events, [], 'no second Warning for the same cause');
+  });
+
+  void it('sees another sale’s autoscaler under the other engine as a conflict too', () => {
+    const keda = desiredAutoscaler(sale, settings({ engine: 'KEDA' }), start, prometheus);
+    const theirs = structuredClone(hpa);
+    theirs.metadata.ownerReferences = [
+      {
+        apiVersion: 'flashguard.dev/v1alpha1',
+        kind: 'FlashSale',
+        name: 'other',
+        uid: 'uid-2',
+        controller: true,
+      },
+    ];
+    const plan = autoscalerPlan(keda, { ...nothing, otherEngine: theirs }, sale, undefined);
+    assert.equal(plan.write, undefined);
+    assert.equal(plan.condition?.reason, 'WorkloadAutoscaledElsewhere');
   });
 
   void it('reports a missing KEDA CRD as a condition, and writes nothing', () => {

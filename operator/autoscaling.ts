@@ -97,11 +97,14 @@ export function autoscalerName(workload: NonNullable<SaleSettings['workload']>):
   return `flashguard-${workload.kind.toLowerCase()}-${workload.name}`;
 }
 
-/** The workload's pods by name: `<deployment>-<hash>-<suffix>` or `<statefulset>-<ordinal>`. */
+/**
+ * The workload's pods by name: `<deployment>-<pod-template-hash>-<5 characters>` or
+ * `<statefulset>-<ordinal>`; tight enough that a sibling workload (checkout-canary) is left out.
+ */
 function podPattern(workload: NonNullable<SaleSettings['workload']>): string {
   // A regex inside a PromQL string: the dot is escaped for the regex, the backslash for PromQL.
   const name = workload.name.replace(/\./g, '\\\\.');
-  return workload.kind === 'StatefulSet' ? `${name}-[0-9]+` : `${name}-[a-z0-9]+-[a-z0-9]+`;
+  return workload.kind === 'StatefulSet' ? `${name}-[0-9]+` : `${name}-[a-z0-9]{1,10}-[a-z0-9]{5}`;
 }
 
 /** C6: checkout requests per second summed over the workload's pods. */
@@ -215,6 +218,8 @@ export interface ObservedAutoscalers {
   owned: Record<'HPA' | 'KEDA', { name: string }[]>;
   /** The desired object's name as it exists now (maybe another sale's), if any. */
   existing: AutoscalerObject | undefined;
+  /** The same name under the other engine: another sale's autoscaler on the same workload. */
+  otherEngine: AutoscalerObject | undefined;
   /** The ScaledObject CRD is not installed. */
   kedaMissing: boolean;
 }
@@ -301,14 +306,18 @@ export function autoscalerPlan(
   }
   const { existing } = observed;
   const { object } = desired;
-  if (existing !== undefined && controllerUid(existing) !== sale.uid) {
-    const owner = existing.metadata.ownerReferences?.find((o) => o.controller === true);
+  const foreign = [existing, observed.otherEngine].find(
+    (o) => o !== undefined && controllerUid(o) !== sale.uid,
+  );
+  if (foreign !== undefined) {
+    const target = object.spec.scaleTargetRef as { kind: string; name: string };
+    const owner = foreign.metadata.ownerReferences?.find((o) => o.controller === true);
     const by =
       owner === undefined ? 'not managed by flashguard' : `owned by ${owner.kind} ${owner.name}`;
     return plan({
       ok: false,
       reason: 'WorkloadAutoscaledElsewhere',
-      message: `${object.kind} ${object.metadata.name} already exists, ${by}; one autoscaler per workload: remove spec.autoscaling from one of the sales`,
+      message: `${foreign.kind} ${foreign.metadata.name} already scales ${target.kind} ${target.name}, ${by}; one autoscaler per workload: remove spec.autoscaling from one of the sales`,
     });
   }
   const ready = {
