@@ -12,6 +12,7 @@ import { startOperator, type RunningOperator } from '../support/operator.ts';
 import { freePort, startProcess, waitFor, waitForHttp } from '../support/process.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
 import { startShop, type RunningShop } from '../support/sidecar.ts';
+import { deployment, installFlashSaleCrd } from '../support/workloads.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const CONFIG = 'flashguard-injector';
@@ -44,37 +45,6 @@ interface Pod {
     ownerReferences?: { kind: string; name: string }[];
   };
   spec: { containers: Container[]; initContainers?: Container[] };
-}
-
-function deployment(
-  name: string,
-  labels: Record<string, string>,
-  port: { name?: string; containerPort: number },
-) {
-  return {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: { name, namespace: NS },
-    spec: {
-      replicas: 1,
-      selector: { matchLabels: { app: name } },
-      template: {
-        metadata: { labels: { app: name, ...labels } },
-        spec: {
-          containers: [
-            {
-              name: 'app',
-              image: 'registry.invalid/shop:1',
-              ports: [port],
-              readinessProbe: {
-                httpGet: { path: '/stats', port: port.name ?? port.containerPort },
-              },
-            },
-          ],
-        },
-      },
-    },
-  };
 }
 
 const webhookConfiguration = (url: string) => ({
@@ -126,7 +96,7 @@ void describe('sidecar injection through the operator’s webhook', () => {
       startRedis(),
       startShop(),
     ]);
-    await cp.kubectl(['apply', '-f', join(root, 'crds')]);
+    await installFlashSaleCrd(cp);
     await cp.kubectl(['create', 'namespace', NS]);
     const port = await freePort();
     await apply(webhookConfiguration(`https://127.0.0.1:${port}/inject`));
@@ -191,7 +161,13 @@ void describe('sidecar injection through the operator’s webhook', () => {
 
   void it('injects the sidecar into the Pods of an opted-in Deployment', async () => {
     const shopPort = Number(new URL(shop.url).port);
-    await apply(deployment('checkout', INJECT, { name: 'http', containerPort: shopPort }));
+    await apply(
+      deployment('checkout', {
+        namespace: NS,
+        labels: INJECT,
+        port: { name: 'http', containerPort: shopPort },
+      }),
+    );
     const pod = await onePodOf('checkout');
     const [sidecar, ...others] = pod.spec.initContainers ?? [];
     assert.equal(others.length, 0);
@@ -214,7 +190,13 @@ void describe('sidecar injection through the operator’s webhook', () => {
   });
 
   void it('leaves a Deployment without the label untouched', async () => {
-    await apply(deployment('plain', {}, { name: 'http', containerPort: 8080 }));
+    await apply(
+      deployment('plain', {
+        namespace: NS,
+        labels: {},
+        port: { name: 'http', containerPort: 8080 },
+      }),
+    );
     const pod = await onePodOf('plain');
     assert.equal(pod.spec.initContainers, undefined);
     assert.deepEqual(
@@ -248,7 +230,9 @@ void describe('sidecar injection through the operator’s webhook', () => {
   });
 
   void it('refuses a Pod whose port has no name, and the ReplicaSet reports why', async () => {
-    await apply(deployment('unnamed', INJECT, { containerPort: 8080 }));
+    await apply(
+      deployment('unnamed', { namespace: NS, labels: INJECT, port: { containerPort: 8080 } }),
+    );
     const message = await waitFor(
       'a FailedCreate Event on the ReplicaSet',
       async () => {
