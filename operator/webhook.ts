@@ -127,6 +127,12 @@ export class WebhookServer {
     return this.#server?.listening ?? false;
   }
 
+  /** The port it listens on (the one asked for, or the one given for 0). */
+  get port(): number | undefined {
+    const address = this.#server?.address();
+    return typeof address === 'object' && address !== null ? address.port : undefined;
+  }
+
   /** Serves `tls`: starts listening the first time, swaps the certificate in place after. */
   async serve(tls: TlsMaterial): Promise<void> {
     if (this.#served?.cert === tls.cert && this.#served.key === tls.key) return;
