@@ -4,7 +4,10 @@
 // ReplicaSets then create Pods through it. The injected sidecar is finally run as a local
 // process from what the stored Pod says.
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { connect } from 'node:tls';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startControlPlane, type ControlPlane } from '../controlplane/controlplane.ts';
@@ -90,6 +93,19 @@ void describe('sidecar injection through the operator’s webhook', () => {
       intervalMs: 250,
     });
 
+  const startWebhookOperator = (identity: string, port: number) =>
+    startOperator({
+      kubeconfig: cp.kubeconfig,
+      redisUrl: redis.url,
+      identity,
+      logDir: join(cp.dir, 'logs'),
+      args: [
+        ...['--webhook-listen', `127.0.0.1:${port}`, '--webhook-config', CONFIG],
+        ...['--webhook-secret', SECRET, '--webhook-hosts', '127.0.0.1'],
+        ...['--sidecar-image', IMAGE],
+      ],
+    });
+
   before(async () => {
     [cp, redis, shop] = await Promise.all([
       startControlPlane({ controllerManager: true }),
@@ -100,17 +116,7 @@ void describe('sidecar injection through the operator’s webhook', () => {
     await cp.kubectl(['create', 'namespace', NS]);
     const port = await freePort();
     await apply(webhookConfiguration(`https://127.0.0.1:${port}/inject`));
-    operator = await startOperator({
-      kubeconfig: cp.kubeconfig,
-      redisUrl: redis.url,
-      identity: 'webhook',
-      logDir: join(cp.dir, 'logs'),
-      args: [
-        ...['--webhook-listen', `127.0.0.1:${port}`, '--webhook-config', CONFIG],
-        ...['--webhook-secret', SECRET, '--webhook-hosts', '127.0.0.1'],
-        ...['--sidecar-image', IMAGE],
-      ],
-    });
+    operator = await startWebhookOperator('webhook', port);
     // The apiserver picks the configuration up asynchronously: a bare labelled Pod is refused
     // by our webhook (no Deployment or StatefulSet) once it is being called.
     await waitFor(
@@ -157,6 +163,53 @@ void describe('sidecar injection through the operator’s webhook', () => {
     ]);
     assert.equal(config.webhooks[0]?.clientConfig.caBundle, secret.data['ca.crt']);
     assert.ok(secret.data['tls.crt'] && secret.data['tls.key'] && secret.data['ca.key']);
+  });
+
+  void it('has a standby replica serve the leader’s certificate without writing it', async () => {
+    const secretVersion = async () =>
+      (
+        await cp.kubectl([
+          'get',
+          'secret',
+          SECRET,
+          '-n',
+          'default',
+          '-o',
+          'jsonpath={.metadata.resourceVersion}',
+        ])
+      ).stdout;
+    const before = await secretVersion();
+    const port = await freePort();
+    // Ready only once it serves the webhook, which a standby does from the leader's Secret.
+    const standby = await startWebhookOperator('standby', port);
+    try {
+      const { stdout: holder } = await cp.kubectl([
+        'get',
+        'lease',
+        'flashguard-operator',
+        '-n',
+        'default',
+        '-o',
+        'jsonpath={.spec.holderIdentity}',
+      ]);
+      assert.equal(holder, 'webhook');
+      const socket = connect({ host: '127.0.0.1', port, rejectUnauthorized: false });
+      await once(socket, 'secureConnect');
+      const served = socket.getPeerX509Certificate()?.fingerprint256;
+      socket.destroy();
+      const secret = await kubectlJson<{ data: Record<string, string> }>([
+        'get',
+        'secret',
+        SECRET,
+        '-n',
+        'default',
+      ]);
+      const stored = Buffer.from(secret.data['tls.crt'] ?? '', 'base64').toString();
+      assert.equal(served, new X509Certificate(stored).fingerprint256);
+      assert.equal(await secretVersion(), before, 'the standby wrote nothing');
+    } finally {
+      await standby.process.stop();
+    }
   });
 
   void it('injects the sidecar into the Pods of an opted-in Deployment', async () => {
