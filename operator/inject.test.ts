@@ -120,8 +120,8 @@ void describe('injectionPatch', () => {
     });
     assert.deepEqual(sidecar.securityContext, {
       runAsNonRoot: true,
-      runAsUser: 65532,
-      runAsGroup: 65532,
+      runAsUser: 1000,
+      runAsGroup: 1000,
       allowPrivilegeEscalation: false,
       readOnlyRootFilesystem: true,
       capabilities: { drop: ['ALL'] },

@@ -225,10 +225,11 @@ function sidecarContainer(
       requests: { cpu: '100m', memory: '64Mi' },
       limits: { memory: '256Mi' },
     },
+    // The restricted Pod Security profile; 1000 is the image's unprivileged `node` user.
     securityContext: {
       runAsNonRoot: true,
-      runAsUser: 65532,
-      runAsGroup: 65532,
+      runAsUser: 1000,
+      runAsGroup: 1000,
       allowPrivilegeEscalation: false,
       readOnlyRootFilesystem: true,
       capabilities: { drop: ['ALL'] },
