@@ -31,17 +31,11 @@ export function sooner(a: Result, b: Result): Result {
   return a.afterMs <= b.afterMs ? a : b;
 }
 
-/** The sale's conditions with AutoscalingReady set (or removed when `wanted` is undefined). */
-function withCondition(
-  plan: Plan,
-  wanted: { ok: boolean; reason: string; message: string } | undefined,
-  previous: FlashSaleCondition[] | undefined,
-  generation: number,
-  now: number,
-): FlashSaleCondition[] {
+/** The plan with its AutoscalingReady condition replaced (removed when `condition` is undefined). */
+function withCondition(plan: Plan, condition: FlashSaleCondition | undefined): Plan {
   const others = (plan.status.conditions ?? []).filter((c) => c.type !== CONDITION);
-  if (wanted === undefined) return others;
-  return [...others, ...conditions(previous, [{ type: CONDITION, ...wanted }], generation, now)];
+  const kept = condition === undefined ? others : [...others, condition];
+  return { ...plan, status: { ...plan.status, conditions: kept } };
 }
 
 export class SaleAutoscaler {
@@ -57,8 +51,8 @@ export class SaleAutoscaler {
   async reconcile(sale: SaleObject, plan: Plan, now: number): Promise<Plan> {
     const previous = (sale.status as FlashSaleStatus | undefined)?.conditions;
     const before = previous?.find((c) => c.type === CONDITION);
-    // A failed sale keeps whatever it had; an invalid spec has nothing to scale by.
-    if (plan.status.phase === 'Failed') return plan;
+    // A failed sale keeps whatever it had, and says so; an invalid spec has nothing to scale by.
+    if (plan.status.phase === 'Failed') return withCondition(plan, before);
     const validation = validateFlashSale({ ...sale, status: undefined });
     if (!validation.ok) return plan;
     const { settings } = validation;
@@ -81,12 +75,12 @@ export class SaleAutoscaler {
     const generation = sale.metadata.generation;
     const next =
       action.nextChangeMs === undefined ? plan.result : requeueAfter(action.nextChangeMs - now);
+    const [condition] =
+      action.condition === undefined
+        ? []
+        : conditions(previous, [{ type: CONDITION, ...action.condition }], generation, now);
     return {
-      ...plan,
-      status: {
-        ...plan.status,
-        conditions: withCondition(plan, action.condition, previous, generation, now),
-      },
+      ...withCondition(plan, condition),
       events: [...plan.events, ...action.events],
       result: sooner(plan.result, next),
     };
