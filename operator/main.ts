@@ -123,6 +123,7 @@ const webhook =
         namespace: operatorNamespace,
         isLeader: () => elector.leading,
         log,
+        registry: metrics.registry,
       });
 
 const ops = buildOps({

@@ -41,11 +41,13 @@ async function post(
 
 void describe('WebhookServer', () => {
   const logs: string[] = [];
+  const decisions: string[] = [];
   const server = new WebhookServer({
     host: '127.0.0.1',
     port: 0,
     injection: { image: 'img', ...defaultPorts },
     log: (msg) => logs.push(msg),
+    onDecision: (decision) => decisions.push(decision),
   });
   const first = issue();
   let port = 0;
@@ -75,6 +77,8 @@ void describe('WebhookServer', () => {
       response: { uid: 'u', allowed: true },
     });
     assert.equal((await post(port, first['ca.crt'], '{not json')).status, 400);
+    assert.equal((await post(port, first['ca.crt'], '{"kind":"Pod"}')).status, 400);
+    assert.deepEqual(decisions, ['skip', 'bad-request', 'bad-request'], 'every answer counted');
   });
 
   void it('serves a new certificate to new connections without restarting', async () => {

@@ -1,9 +1,10 @@
 // The webhook's flags and its wiring into the operator process, so main.ts only spreads the
 // flags, calls setupWebhook and tells it about leadership and shutdown.
 import type { KubeConfig } from '@kubernetes/client-node';
+import { Counter, type Registry } from 'prom-client';
 import { defaultPorts } from './inject.ts';
 import { CertificateFiles, ManagedCertificates, type CertificateSource } from './webhook-certs.ts';
-import { WebhookServer } from './webhook.ts';
+import { admissionDecisions, WebhookServer } from './webhook.ts';
 
 export const webhookFlags = {
   'webhook-listen': { type: 'string' },
@@ -86,13 +87,24 @@ export function startWebhook(
     namespace: string;
     isLeader: () => boolean;
     log: (msg: string, fields?: Record<string, unknown>, level?: string) => void;
+    registry: Registry;
   },
 ): RunningWebhook {
+  const admissions = new Counter({
+    name: 'flashguard_operator_admissions_total',
+    help: 'Pod admission reviews answered by the injection webhook, by decision.',
+    labelNames: ['decision'] as const,
+    registers: [deps.registry],
+  });
+  for (const decision of admissionDecisions) admissions.labels(decision).inc(0);
   const server = new WebhookServer({
     host: settings.host,
     port: settings.port,
     injection: { image: settings.image, ...defaultPorts },
     log: deps.log,
+    onDecision: (decision) => {
+      admissions.labels(decision).inc();
+    },
   });
   const serve = (tls: { cert: string; key: string }) => server.serve(tls);
   const source: CertificateSource =

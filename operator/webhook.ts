@@ -24,11 +24,14 @@ interface AdmissionReview {
   };
 }
 
+export const admissionDecisions = ['inject', 'skip', 'reject', 'bad-request'] as const;
+export type AdmissionDecision = (typeof admissionDecisions)[number];
+
 export interface AdmissionOutcome {
   /** The AdmissionReview to send back; undefined when the body is not an AdmissionReview. */
   review: Record<string, unknown> | undefined;
-  /** What was decided, for the log. */
-  decision: string;
+  /** What was decided, for the log and the metrics. */
+  decision: AdmissionDecision;
   detail: string;
 }
 
@@ -96,6 +99,8 @@ export interface WebhookServerOptions {
   port: number;
   injection: Omit<InjectionOptions, 'namespace'>;
   log: Log;
+  /** Told every AdmissionReview's decision, e.g. to count it. */
+  onDecision?: (decision: AdmissionDecision) => void;
 }
 
 function reply(res: ServerResponse, status: number, body: unknown): void {
@@ -174,9 +179,11 @@ export class WebhookServer {
     try {
       body = JSON.parse(text);
     } catch {
+      this.#o.onDecision?.('bad-request');
       return [400, { error: 'the body is not JSON' }];
     }
     const outcome = admissionResponse(body, this.#o.injection);
+    this.#o.onDecision?.(outcome.decision);
     if (outcome.review === undefined) return [400, { error: outcome.detail }];
     const request = (body as AdmissionReview).request;
     this.#o.log(

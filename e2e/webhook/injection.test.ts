@@ -304,6 +304,14 @@ void describe('sidecar injection through the operator’s webhook', () => {
     assert.match(message, /give the app container's port a name \(ports\[\]\.name/);
     assert.match(message, /flashguard\.dev\/port/);
     assert.deepEqual(await podsOf('unnamed'), []);
+    const metrics = await (await fetch(`${operator.opsUrl}/metrics`)).text();
+    for (const decision of ['inject', 'reject']) {
+      const count = new RegExp(
+        `^flashguard_operator_admissions_total\\{decision="${decision}"\\} (\\d+)`,
+        'm',
+      ).exec(metrics);
+      assert.ok(Number(count?.[1]) > 0, `${decision} decisions counted`);
+    }
   });
 
   void it('serves a sidecar that starts from the injected spec and passes non-sale traffic through', async (t) => {
