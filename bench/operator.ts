@@ -1,7 +1,7 @@
 // The operator on the real test bed: apply-to-Ready latency (Ready checked in the ledger too),
 // beside a ConfigMap create-to-watch round trip on the same apiserver with the same client
 // (client-node create, client-node Watch event); then 1,000 sales converging, and peak RSS.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   CoreV1Api,
@@ -25,36 +25,46 @@ const VERSION = 'v1alpha1';
 const CONCURRENCY = 32;
 
 interface Watched {
-  metadata: { name: string; generation?: number };
+  metadata: { name: string; generation?: number; resourceVersion?: string };
   status?: { observedGeneration?: number; conditions?: { type: string; status: string }[] };
 }
 
-/** One Watch on a collection; `until(name)` resolves when an event for `name` passes `done`. */
+/**
+ * A Watch on a collection; `until(name)` resolves when an event for `name` passes `done`. A watch
+ * the client or the server ends (client-node aborts after 30 s without a byte) resumes from the
+ * last resourceVersion seen, so a slow phase of the run loses no event.
+ */
 async function watchCollection(kc: KubeConfig, path: string, done: (o: Watched) => boolean) {
   const waiters = new Map<string, () => void>();
   const seen = new Set<string>();
-  let failed: string | undefined;
-  const controller = await new Watch(kc).watch(
-    path,
-    {},
-    (type: string, object: Watched) => {
-      if (type === 'BOOKMARK' || type === 'DELETED' || !done(object)) return;
-      const name = object.metadata.name;
-      seen.add(name);
-      waiters.get(name)?.();
-    },
-    (error: unknown) => {
-      failed = error instanceof Error ? error.message : 'watch ended';
-    },
-  );
+  let resourceVersion: string | undefined;
+  let stopped = false;
+  let controller: AbortController;
+  const start = async (): Promise<void> => {
+    controller = await new Watch(kc).watch(
+      path,
+      resourceVersion === undefined ? {} : { resourceVersion },
+      (type: string, object: Watched) => {
+        resourceVersion = object.metadata.resourceVersion;
+        if (type === 'BOOKMARK' || type === 'DELETED' || !done(object)) return;
+        const name = object.metadata.name;
+        seen.add(name);
+        waiters.get(name)?.();
+      },
+      () => {
+        if (!stopped) void start();
+      },
+    );
+  };
+  await start();
   return {
     until: (name: string) =>
-      new Promise<void>((resolve, reject) => {
-        if (failed !== undefined) reject(new Error(`watch ${path} ended: ${failed}`));
-        else if (seen.has(name)) resolve();
+      new Promise<void>((resolve) => {
+        if (seen.has(name)) resolve();
         else waiters.set(name, resolve);
       }),
     stop: () => {
+      stopped = true;
       controller.abort();
     },
   };
@@ -102,15 +112,25 @@ async function ledgerHolds(client: ReturnType<typeof connectRedis>, name: string
   );
 }
 
-async function startLeadingOperator(cp: ControlPlane, redis: RedisServer): Promise<ManagedProcess> {
-  // FLASHGUARD_BENCH_CPU_PROF=<dir> profiles the operator (written when it exits on SIGTERM).
+async function startLeadingOperator(
+  cp: ControlPlane,
+  redis: RedisServer,
+): Promise<{ proc: ManagedProcess; opsUrl: string }> {
+  // FLASHGUARD_BENCH_CPU_PROF=<dir> profiles the operator (written when it exits on SIGTERM);
+  // FLASHGUARD_BENCH_HEAP_SNAPSHOT=<dir> writes a heap snapshot once the 1,000 have converged.
   const profDir = process.env.FLASHGUARD_BENCH_CPU_PROF;
+  const heapDir = process.env.FLASHGUARD_BENCH_HEAP_SNAPSHOT;
   const { process: proc, opsUrl } = await startOperator({
     kubeconfig: cp.kubeconfig,
     redisUrl: redis.url,
     identity: 'bench',
     logDir: join(cp.dir, 'logs'),
-    nodeArgs: profDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profDir],
+    nodeArgs: [
+      ...(profDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profDir]),
+      ...(heapDir === undefined
+        ? []
+        : ['--heapsnapshot-signal=SIGUSR2', '--diagnostic-dir', heapDir]),
+    ],
   });
   // Ready answers for a standby too: wait until it leads, so no time goes to the election.
   await waitFor(
@@ -121,7 +141,18 @@ async function startLeadingOperator(cp: ControlPlane, redis: RedisServer): Promi
     },
     { timeoutMs: 30_000, intervalMs: 100 },
   );
-  return proc;
+  return { proc, opsUrl };
+}
+
+/** The operator's own view of its memory (prom-client's default metrics), in MB. */
+async function heapFigures(opsUrl: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`${opsUrl}/metrics`)).text();
+  const mb = (name: string) =>
+    Math.round(Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]) / 104857.6) / 10;
+  return {
+    operator_heap_used_mb: mb('nodejs_heap_size_used_bytes'),
+    operator_external_mb: mb('nodejs_external_memory_bytes'),
+  };
 }
 
 /** Runs `task` over `count` indexes with at most CONCURRENCY in flight. */
@@ -162,7 +193,8 @@ export async function operatorBenchmark({
   try {
     await cp.kubectl(['apply', '-f', join(root, 'crds', 'flashguard.dev_flashsales.yaml')]);
     await cp.kubectl(['wait', '--for=condition=Established', 'crd/flashsales.flashguard.dev']);
-    operator = await startLeadingOperator(cp, redis);
+    const started = await startLeadingOperator(cp, redis);
+    operator = started.proc;
     const kc = new KubeConfig();
     kc.loadFromFile(cp.kubeconfig);
     const core = kc.makeApiClient(CoreV1Api);
@@ -244,6 +276,21 @@ export async function operatorBenchmark({
     const convergeS = (performance.now() - t0) / 1000;
     const hwmKb = vmKb(operator.pid, 'VmHWM');
     const rssKb = vmKb(operator.pid, 'VmRSS');
+    const heap = await heapFigures(started.opsUrl);
+    const heapDir = process.env.FLASHGUARD_BENCH_HEAP_SNAPSHOT;
+    if (heapDir !== undefined) {
+      operator.child.kill('SIGUSR2');
+      // Written synchronously: once the operator answers again, the snapshot is complete.
+      await waitFor(
+        'heap snapshot',
+        async () =>
+          readdirSync(heapDir).some((f) => f.endsWith('.heapsnapshot')) &&
+          (await fetch(`${started.opsUrl}/healthz`)).ok
+            ? true
+            : undefined,
+        { timeoutMs: 300_000, intervalMs: 500 },
+      );
+    }
 
     const p50 = percentile(fsMs, 50);
     const refMs = percentile(cmMs, 50);
@@ -262,6 +309,7 @@ export async function operatorBenchmark({
       [`ref_configmap_${String(many)}_s`]: Math.round(refBulkS * 100) / 100,
       operator_peak_rss_mb: Math.round(hwmKb / 102.4) / 10,
       operator_rss_after_mb: Math.round(rssKb / 102.4) / 10,
+      ...heap,
       targets: {
         p50_under_500_ms: p50 < 500,
         p50_under_10x_ref: p50 < 10 * refMs,

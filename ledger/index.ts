@@ -8,3 +8,4 @@ export * from './snapshot.ts';
 export { scriptSha, scriptSources, type LedgerClient } from './scripts.ts';
 export * from './plan.ts';
 export * from './reaper.ts';
+export * from './workloads.ts';

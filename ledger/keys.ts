@@ -45,3 +45,18 @@ export function saleKeys(sale: SaleRef): SaleKeys {
     users: (sku) => `${prefix}:users:${sku}`,
   };
 }
+
+/** A checkout workload: what an injected sidecar knows about itself. */
+export interface WorkloadRef {
+  namespace: string;
+  kind: string;
+  name: string;
+}
+
+/**
+ * set: names of the sales (in the workload's namespace) that guard this workload (contract C3).
+ * Its own hash tag: it spans sales, and is read with one SMEMBERS.
+ */
+export function workloadIndexKey(workload: WorkloadRef): string {
+  return `fg:workload:{${workload.namespace}/${workload.kind}/${workload.name}}`;
+}

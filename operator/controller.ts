@@ -11,6 +11,7 @@ import {
   V1EventSource,
   V1ObjectMeta,
   V1ObjectReference,
+  V1Secret,
   setHeaderOptions,
   type KubeConfig,
 } from '@kubernetes/client-node';
@@ -21,16 +22,58 @@ import {
   type FlashSaleStatus,
   type SaleSettings,
 } from '../api/v1alpha1/index.ts';
-import { reapOnce, SaleLedger, type LedgerClient, type PreloadOutcome } from '../ledger/index.ts';
+import type { Redis } from 'ioredis';
+import {
+  indexSale,
+  reapOnce,
+  SaleLedger,
+  unindexSale,
+  type PreloadOutcome,
+  type WorkloadRef,
+} from '../ledger/index.ts';
+import {
+  guardingSales,
+  MANAGED_BY,
+  NAMESPACE_SECRET,
+  namespaceSecretData,
+  redisConflictMessage,
+  sameRedis,
+} from './namespace-redis.ts';
+import {
+  group,
+  plural,
+  saleKey,
+  SaleInformer,
+  slim,
+  version,
+  type SaleObject,
+} from './informer.ts';
 import { SaleAutoscaler } from './autoscaling-apply.ts';
 import type { AutoscalingOptions } from './autoscaling.ts';
-import { group, plural, saleKey, SaleInformer, version, type SaleObject } from './informer.ts';
 import { statusCode } from './kube.ts';
 import type { OperatorMetrics } from './metrics.ts';
+import {
+  claimOf,
+  claimsBeside,
+  collisionMessage,
+  earlierCollision,
+  workloadName,
+} from './overlap.ts';
+import { RedisPool } from './redis-pool.ts';
+import {
+  redisSource,
+  secretNotFound,
+  targetFromSecret,
+  type DefaultRedis,
+  type RedisTarget,
+  type SecretSource,
+} from './redis-target.ts';
 import { exponentialBackoff, maxOf, overallRate, systemClock, WorkQueue } from './queue.ts';
 import {
+  atMost,
   degraded,
   reconcile,
+  specSettings,
   type Plan,
   type ReconcileInput,
   type Result,
@@ -39,12 +82,15 @@ import {
 
 export const FINALIZER = 'flashguard.dev/ledger';
 const REAP_INTERVAL_MS = 1000;
+/** A sale whose Redis comes from a Secret reads it again at least this often. */
+export const SECRET_RESYNC_MS = 60_000;
 
 type Log = (msg: string, fields?: Record<string, unknown>) => void;
 
 export interface ControllerOptions {
   kubeconfig: KubeConfig;
-  redis: LedgerClient;
+  /** The Redis of sales without spec.redis. */
+  defaultRedis: DefaultRedis;
   namespaces: readonly string[] | undefined;
   workers: number;
   identity: string;
@@ -65,12 +111,28 @@ function needsWork(before: SaleObject | undefined, after: SaleObject): boolean {
   );
 }
 
-/** Redis failed us during the ledger part of a reconcile (everything else is the apiserver). */
-class LedgerUnavailableError extends Error {
-  constructor(cause: unknown) {
-    super(`ledger: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
-    this.name = 'LedgerUnavailableError';
+/**
+ * A failure the user can act on, reported as the Ready condition's reason (and a Warning) and
+ * retried with backoff: Redis unreachable, its Secret missing or wrong. Anything else thrown
+ * by a reconcile is the apiserver's (ApiServerError).
+ */
+class SaleError extends Error {
+  readonly reason: string;
+  constructor(reason: string, message: string, cause?: unknown) {
+    super(message, { cause });
+    this.name = 'SaleError';
+    this.reason = reason;
   }
+}
+
+function ledgerUnavailable(cause: unknown): SaleError {
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  return new SaleError('LedgerUnavailable', `ledger: ${detail}`, cause);
+}
+
+interface Reaped {
+  ledger: SaleLedger;
+  orderStatus: SaleSettings['orderStatus'];
 }
 
 export class SaleController {
@@ -81,8 +143,11 @@ export class SaleController {
   readonly #queue: WorkQueue;
   readonly #autoscaler: SaleAutoscaler;
   readonly #seen = new Map<string, SaleObject>();
-  /** Running sales the leader reaps: key → order-status endpoint. */
-  readonly #reaped = new Map<string, SaleSettings['orderStatus']>();
+  /** Running sales the leader reaps. */
+  readonly #reaped = new Map<string, Reaped>();
+  readonly #pool: RedisPool;
+  /** Sale key → the workload index it is in, and on which connection. */
+  readonly #indexed = new Map<string, { workload: WorkloadRef; client: Redis }>();
   #workers: Promise<void>[] = [];
   #reaper: NodeJS.Timeout | undefined;
   #reaping = false;
@@ -95,6 +160,7 @@ export class SaleController {
       options.kubeconfig,
       options.autoscaling ?? { prometheusUrl: undefined },
     );
+    this.#pool = new RedisPool(options.log);
     this.#queue = new WorkQueue(
       maxOf(exponentialBackoff(100, 60_000), overallRate(50, 100, systemClock)),
     );
@@ -108,13 +174,30 @@ export class SaleController {
         if (type === 'DELETED') {
           this.#seen.delete(key);
           this.#reaped.delete(key);
+          this.#pool.release(key);
+          this.#indexed.delete(key);
           this.#o.metrics.forgetSale(key);
+          this.#wakeNeighbours(sale);
           return;
         }
         this.#seen.set(key, sale);
         if (needsWork(before, sale)) this.#queue.add(key);
       },
     });
+  }
+
+  /** Sales that may have waited for `gone` (same workload) look again now, not after backoff. */
+  #wakeNeighbours(gone: SaleObject): void {
+    const workload = workloadName(gone);
+    if (workload === undefined) return;
+    for (const [key, other] of this.#seen) {
+      if (
+        other.metadata.namespace === gone.metadata.namespace &&
+        workloadName(other) === workload
+      ) {
+        this.#queue.add(key);
+      }
+    }
   }
 
   get synced(): boolean {
@@ -133,6 +216,7 @@ export class SaleController {
     await this.#informer.stop();
     await this.#queue.shutDown();
     await Promise.all(this.#workers);
+    this.#pool.close();
   }
 
   async #work(): Promise<void> {
@@ -162,28 +246,15 @@ export class SaleController {
     }
   }
 
-  async #get(key: string): Promise<SaleObject | undefined> {
-    const [namespace = '', name = ''] = key.split('/');
-    try {
-      return (await this.#custom.getNamespacedCustomObject({
-        group,
-        version,
-        namespace,
-        plural,
-        name,
-      })) as SaleObject;
-    } catch (error) {
-      if (statusCode(error) === 404) return undefined;
-      throw error;
-    }
-  }
-
-  /** Merge-patches metadata; `resourceVersion` makes it fail (409) on a concurrent change. */
+  /**
+   * Merge-patches metadata; `resourceVersion` makes it fail (409) on a concurrent change. The
+   * patched object goes into the cache at once, so the watch event it causes needs no work.
+   */
   async #patchMetadata(
     sale: SaleObject,
     metadata: Record<string, unknown>,
     resourceVersion?: string,
-  ): Promise<void> {
+  ): Promise<SaleObject> {
     const patched = (await this.#custom.patchNamespacedCustomObject(
       {
         group,
@@ -195,11 +266,23 @@ export class SaleController {
       },
       mergePatch,
     )) as SaleObject;
-    sale.metadata = patched.metadata;
+    this.#cache(sale, patched);
+    return slim(patched);
+  }
+
+  /**
+   * Puts what a write returned into the cache, unless the informer has since seen the object
+   * change (a newer version, or deleted): the cache never goes back in time.
+   */
+  #cache(written: SaleObject, returned: SaleObject): void {
+    const key = saleKey(written);
+    if (this.#seen.get(key)?.metadata.resourceVersion === written.metadata.resourceVersion) {
+      this.#seen.set(key, slim(returned));
+    }
   }
 
   async #patchStatus(sale: SaleObject, status: FlashSaleStatus): Promise<void> {
-    await this.#custom.patchNamespacedCustomObjectStatus(
+    const patched = (await this.#custom.patchNamespacedCustomObjectStatus(
       {
         group,
         version,
@@ -209,24 +292,32 @@ export class SaleController {
         body: { status },
       },
       mergePatch,
-    );
+    )) as SaleObject;
+    this.#cache(sale, patched);
   }
 
   async #reconcileKey(key: string): Promise<Result> {
-    const sale = await this.#get(key);
+    // The informer's cache, not a GET: a stale copy only costs a 409 on the metadata patch (which
+    // carries the resourceVersion) or a status written one watch event late, fixed next pass.
+    let sale = this.#seen.get(key);
     if (sale === undefined) return { kind: 'await-change' };
     const { metadata } = sale;
-    const ledger = new SaleLedger(this.#o.redis, {
-      namespace: metadata.namespace,
-      name: metadata.name,
-    });
     const finalizers = metadata.finalizers ?? [];
+    const settings = specSettings(sale);
 
     if (metadata.deletionTimestamp !== undefined) {
       if (!finalizers.includes(FINALIZER)) return { kind: 'await-change' };
       const policy = (sale.spec as Partial<FlashSaleSpec>).deletionPolicy ?? 'Delete';
-      if (policy === 'Delete') await ledger.destroy();
+      const ledger = await this.#ledgerForCleanup(sale, settings);
+      try {
+        if (policy === 'Delete') await ledger?.destroy();
+        await this.#indexWorkload(sale, undefined);
+      } catch (error) {
+        throw ledgerUnavailable(error);
+      }
+      await this.#releaseNamespaceRedis(sale);
       this.#reaped.delete(key);
+      this.#pool.release(key);
       this.#o.metrics.forgetSale(key);
       await this.#patchMetadata(
         sale,
@@ -237,27 +328,204 @@ export class SaleController {
       return { kind: 'await-change' };
     }
     if (!finalizers.includes(FINALIZER)) {
-      await this.#patchMetadata(
+      sale = await this.#patchMetadata(
         sale,
         { finalizers: [...finalizers, FINALIZER] },
         metadata.resourceVersion,
       );
     }
 
+    if (settings !== undefined) this.#refuseCollision(sale, settings);
+    // An invalid spec is failed by reconcile without any Redis (which it may not even name).
+    const redis = settings === undefined ? undefined : await this.#ledgerFor(sale, settings);
+    if (redis !== undefined && settings?.workload != null) {
+      await this.#claimNamespaceRedis(sale, redis.target);
+    }
     let plan: Plan;
     try {
-      plan = await this.#planAndApply(sale, ledger);
+      plan = await this.#planAndApply(sale, redis?.ledger);
+      if (redis !== undefined) await this.#indexWorkload(sale, settings?.workload ?? null);
     } catch (error) {
-      throw new LedgerUnavailableError(error);
+      throw ledgerUnavailable(error);
     }
+    if (redis !== undefined && settings?.workload === null) await this.#releaseNamespaceRedis(sale);
     plan = await this.#autoscaler.reconcile(sale, plan, Date.now());
     await this.#record(sale, plan);
-    return plan.result;
+    return redis?.fromSecret === true ? atMost(plan.result, SECRET_RESYNC_MS) : plan.result;
+  }
+
+  /** A sale that collides with an earlier one on its workload waits (SaleOverlap), retried. */
+  #refuseCollision(sale: SaleObject, settings: SaleSettings): void {
+    const mine = claimOf(sale, settings);
+    if (mine === undefined) return;
+    const earlier = earlierCollision(mine, claimsBeside(mine, this.#seen.values(), specSettings));
+    if (earlier !== undefined) throw new SaleError('SaleOverlap', collisionMessage(mine, earlier));
+  }
+
+  /**
+   * Keeps the sale in the index of the workload it guards (C3), on its Redis, and out of the one
+   * it guarded before; `workload` undefined: the sale is going.
+   */
+  async #indexWorkload(
+    sale: SaleObject,
+    workload: SaleSettings['workload'] | undefined,
+  ): Promise<void> {
+    const key = saleKey(sale);
+    const { namespace, name } = sale.metadata;
+    const client = this.#pool.current(key);
+    const wanted = workload == null ? undefined : { namespace, ...workload };
+    const before = this.#indexed.get(key);
+    if (
+      before !== undefined &&
+      (before.client !== client || !isDeepStrictEqual(before.workload, wanted))
+    ) {
+      await unindexSale(before.client, before.workload, name);
+      this.#indexed.delete(key);
+    }
+    if (client === undefined) return;
+    if (wanted !== undefined) {
+      await indexSale(client, wanted, name);
+      this.#indexed.set(key, { workload: wanted, client });
+    } else if (workload === undefined && before === undefined) {
+      // Going, and this replica never indexed it (a restart): remove what the spec names.
+      const named = specSettings(sale)?.workload;
+      if (named != null) await unindexSale(client, { namespace, ...named }, name);
+    }
+  }
+
+  /**
+   * The namespace's `flashguard-redis` Secret (C2) holds the Redis of its earliest sale guarding a
+   * workload; a sale on another Redis waits (RedisConflict), since a sidecar reaches only one.
+   */
+  async #claimNamespaceRedis(sale: SaleObject, mine: RedisTarget): Promise<void> {
+    const { namespace } = sale.metadata;
+    const [owner] = guardingSales(namespace, this.#seen.values(), specSettings);
+    let theirs = mine;
+    if (owner !== undefined && saleKey(owner.sale) !== saleKey(sale)) {
+      const ownerSettings = specSettings(owner.sale);
+      // An owner whose own Redis cannot be resolved has its own condition; do not block on it.
+      theirs =
+        ownerSettings === undefined
+          ? mine
+          : await this.#ledgerFor(owner.sale, ownerSettings).then(
+              (r) => r.target,
+              () => mine,
+            );
+      if (!sameRedis(theirs, mine)) {
+        throw new SaleError(
+          'RedisConflict',
+          redisConflictMessage(namespace, owner.sale.metadata.name, theirs, mine),
+        );
+      }
+    }
+    const data = namespaceSecretData(theirs);
+    const secret = (resourceVersion?: string): V1Secret =>
+      Object.assign(new V1Secret(), {
+        metadata: Object.assign(new V1ObjectMeta(), {
+          name: NAMESPACE_SECRET,
+          namespace,
+          labels: MANAGED_BY,
+          resourceVersion,
+        }),
+        stringData: data,
+      });
+    let existing: V1Secret;
+    try {
+      existing = await this.#core.readNamespacedSecret({ namespace, name: NAMESPACE_SECRET });
+    } catch (error) {
+      if (statusCode(error) !== 404) throw error;
+      await this.#core.createNamespacedSecret({ namespace, body: secret() });
+      return;
+    }
+    const held = Object.fromEntries(
+      Object.entries(existing.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]),
+    );
+    if (!isDeepStrictEqual(held, data)) {
+      await this.#core.replaceNamespacedSecret({
+        namespace,
+        name: NAMESPACE_SECRET,
+        body: secret(existing.metadata?.resourceVersion),
+      });
+    }
+  }
+
+  /** Deletes the namespace's `flashguard-redis` once no sale there guards a workload. */
+  async #releaseNamespaceRedis(sale: SaleObject): Promise<void> {
+    const { namespace } = sale.metadata;
+    const others = guardingSales(namespace, this.#seen.values(), specSettings).filter(
+      (g) => saleKey(g.sale) !== saleKey(sale),
+    );
+    if (others.length > 0) return;
+    try {
+      await this.#core.deleteNamespacedSecret({ namespace, name: NAMESPACE_SECRET });
+    } catch (error) {
+      if (statusCode(error) !== 404) throw error;
+    }
+  }
+
+  /** The sale's ledger in the Redis its spec names (or the default); SaleError when it cannot. */
+  async #ledgerFor(
+    sale: SaleObject,
+    settings: SaleSettings,
+  ): Promise<{ ledger: SaleLedger; target: RedisTarget; fromSecret: boolean }> {
+    const { namespace, name } = sale.metadata;
+    const source = redisSource(namespace, settings.redis, this.#o.defaultRedis);
+    const target: RedisTarget =
+      source.kind === 'url' ? { url: source.url, ca: undefined } : await this.#readTarget(source);
+    let client;
+    try {
+      client = await this.#pool.acquire(saleKey(sale), target);
+    } catch (error) {
+      throw ledgerUnavailable(error);
+    }
+    return {
+      ledger: new SaleLedger(client, { namespace, name }),
+      target,
+      fromSecret: source.kind === 'secret',
+    };
+  }
+
+  /**
+   * For the finalizer: the sale's ledger even when its Secret is gone (a namespace being deleted
+   * may take the Secret first): the connection it last used, or none if it never loaded one.
+   */
+  async #ledgerForCleanup(
+    sale: SaleObject,
+    settings: SaleSettings | undefined,
+  ): Promise<SaleLedger | undefined> {
+    const ref = { namespace: sale.metadata.namespace, name: sale.metadata.name };
+    const last = this.#pool.current(saleKey(sale));
+    try {
+      if (settings === undefined) throw new SaleError('InvalidSpec', 'the spec is invalid');
+      return (await this.#ledgerFor(sale, settings)).ledger;
+    } catch (error) {
+      if (!(error instanceof SaleError) || error.reason === 'LedgerUnavailable') throw error;
+      if (last !== undefined) return new SaleLedger(last, ref);
+      if ((sale.status as FlashSaleStatus | undefined)?.ledger === undefined) return undefined;
+      throw error;
+    }
+  }
+
+  async #readTarget(source: SecretSource): Promise<RedisTarget> {
+    let data: Record<string, string> | undefined;
+    try {
+      ({ data } = await this.#core.readNamespacedSecret({
+        namespace: source.namespace,
+        name: source.name,
+      }));
+    } catch (error) {
+      if (statusCode(error) !== 404) throw error;
+      const { reason, message } = secretNotFound(source);
+      throw new SaleError(reason, message);
+    }
+    const resolved = targetFromSecret(source, data);
+    if (!resolved.ok) throw new SaleError(resolved.problem.reason, resolved.problem.message);
+    return resolved.target;
   }
 
   /** Observe, plan, act; after each action observe again, so the status tells what now holds. */
-  async #planAndApply(sale: SaleObject, ledger: SaleLedger): Promise<Plan> {
-    const [snapshot, published] = await Promise.all([ledger.snapshot(), ledger.readConfig()]);
+  async #planAndApply(sale: SaleObject, ledger: SaleLedger | undefined): Promise<Plan> {
+    const [snapshot, published] = await Promise.all([ledger?.snapshot(), ledger?.readConfig()]);
     let input: ReconcileInput = {
       sale,
       generation: sale.metadata.generation,
@@ -267,6 +535,11 @@ export class SaleController {
       now: Date.now(),
     };
     let plan = reconcile(input);
+    const key = saleKey(sale);
+    if (ledger === undefined) {
+      this.#reaped.delete(key);
+      return plan;
+    }
     if (plan.preload !== undefined) {
       const outcome: PreloadOutcome = await ledger.preload(plan.preload);
       input =
@@ -280,11 +553,13 @@ export class SaleController {
       plan = reconcile({ ...input, published: plan.publish, now: Date.now() });
     }
     if (plan.announceEnded) await ledger.publish({ type: 'ended' });
-    const key = saleKey(sale);
     if (input.snapshot !== undefined) this.#o.metrics.units(key, input.snapshot);
     const phase = plan.status.phase;
     if (phase === 'Active' || phase === 'SoldOut' || phase === 'Ended') {
-      this.#reaped.set(key, withDefaults(sale.spec as FlashSaleSpec).orderStatus);
+      this.#reaped.set(key, {
+        ledger,
+        orderStatus: withDefaults(sale.spec as FlashSaleSpec).orderStatus,
+      });
     } else {
       this.#reaped.delete(key);
     }
@@ -293,48 +568,55 @@ export class SaleController {
 
   /** Writes what the plan says about the FlashSale itself: status (ledger marker included), Events. */
   async #record(sale: SaleObject, plan: Plan): Promise<void> {
-    if (!isDeepStrictEqual(sale.status, plan.status)) await this.#patchStatus(sale, plan.status);
-    await this.#emit(sale, plan.events);
+    // Independent writes: one round trip for all of them instead of one after the other.
+    await Promise.all([
+      isDeepStrictEqual(sale.status, plan.status)
+        ? undefined
+        : this.#patchStatus(sale, plan.status),
+      this.#emit(sale, plan.events),
+    ]);
   }
 
   async #emit(sale: SaleObject, events: readonly SaleEventRecord[]): Promise<void> {
     const { namespace, name, uid, resourceVersion } = sale.metadata;
-    for (const { type, reason, message } of events) {
-      const now = new Date();
-      const body = Object.assign(new CoreV1Event(), {
-        metadata: Object.assign(new V1ObjectMeta(), { generateName: `${name}.`, namespace }),
-        involvedObject: Object.assign(new V1ObjectReference(), {
-          apiVersion: sale.apiVersion,
-          kind: sale.kind,
-          name,
-          namespace,
-          uid,
-          resourceVersion,
-        }),
-        type,
-        reason,
-        message,
-        count: 1,
-        firstTimestamp: now,
-        lastTimestamp: now,
-        source: Object.assign(new V1EventSource(), { component: 'flashguard-operator' }),
-        reportingComponent: 'flashguard.dev/operator',
-        reportingInstance: this.#o.identity,
-      });
-      try {
-        await this.#core.createNamespacedEvent({ namespace, body });
-      } catch (error) {
-        // An Event is informative: losing one must not fail the reconcile.
-        this.#o.log('could not record an Event', { reason, error: String(error) });
-      }
-    }
+    await Promise.all(
+      events.map(async ({ type, reason, message }) => {
+        const now = new Date();
+        const body = Object.assign(new CoreV1Event(), {
+          metadata: Object.assign(new V1ObjectMeta(), { generateName: `${name}.`, namespace }),
+          involvedObject: Object.assign(new V1ObjectReference(), {
+            apiVersion: sale.apiVersion,
+            kind: sale.kind,
+            name,
+            namespace,
+            uid,
+            resourceVersion,
+          }),
+          type,
+          reason,
+          message,
+          count: 1,
+          firstTimestamp: now,
+          lastTimestamp: now,
+          source: Object.assign(new V1EventSource(), { component: 'flashguard-operator' }),
+          reportingComponent: 'flashguard.dev/operator',
+          reportingInstance: this.#o.identity,
+        });
+        try {
+          await this.#core.createNamespacedEvent({ namespace, body });
+        } catch (error) {
+          // An Event is informative: losing one must not fail the reconcile.
+          this.#o.log('could not record an Event', { reason, error: String(error) });
+        }
+      }),
+    );
   }
 
   /** The failure as a condition and a Warning, best effort (the apiserver may be the cause). */
   async #reportFailure(key: string, error: unknown): Promise<void> {
-    const sale = this.#seen.get(key) ?? (await this.#get(key));
+    const sale = this.#seen.get(key);
     if (sale === undefined) return;
-    const reason = error instanceof LedgerUnavailableError ? 'LedgerUnavailable' : 'ApiServerError';
+    const reason = error instanceof SaleError ? error.reason : 'ApiServerError';
     const { status, events } = degraded(
       sale.status as FlashSaleStatus | undefined,
       sale.metadata.generation,
@@ -351,13 +633,9 @@ export class SaleController {
     if (this.#reaping) return;
     this.#reaping = true;
     await Promise.all(
-      [...this.#reaped].map(async ([key, orderStatus]) => {
-        const [namespace = '', name = ''] = key.split('/');
+      [...this.#reaped].map(async ([key, { ledger, orderStatus }]) => {
         try {
-          const report = await reapOnce(
-            new SaleLedger(this.#o.redis, { namespace, name }),
-            orderStatus,
-          );
+          const report = await reapOnce(ledger, orderStatus);
           if (report.expired + report.confirmed + report.released > 0) {
             this.#o.log('reaped', { sale: key, ...report });
           }

@@ -1,22 +1,24 @@
 // flashguard-operator: flags and environment, JSON logs, /healthz /readyz /metrics, leader
 // election, and a shutdown that stops taking work, finishes the reconciles in flight and
 // releases the Lease.
-import { KubeConfig } from '@kubernetes/client-node';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { buildOps } from '../sidecar/server.ts';
-import { connectRedis } from '../sidecar/redis.ts';
 import { SaleController } from './controller.ts';
+import { PooledKubeConfig } from './kube.ts';
 import { LeaderElector } from './leader.ts';
+import type { DefaultRedis } from './redis-target.ts';
 import { OperatorMetrics } from './metrics.ts';
 import { autoscalingFlags, autoscalingSettings, autoscalingUsage } from './autoscaling-setup.ts';
 import { startWebhook, webhookFlags, webhookSettings, webhookUsage } from './webhook-setup.ts';
 
-const usage = `usage: flashguard-operator [--kubeconfig FILE] [--redis URL] [--namespaces a,b]
+const usage = `usage: flashguard-operator [--kubeconfig FILE] (--redis URL | --redis-secret NAME)
+  [--namespaces a,b]
   [--listen HOST:PORT] [--lease-namespace NS] [--lease-name NAME] [--identity ID]
   [--lease-duration SECONDS] [--workers N]
-environment: KUBECONFIG, FLASHGUARD_REDIS_URL, FLASHGUARD_NAMESPACES, FLASHGUARD_LISTEN,
-  POD_NAMESPACE (the Lease's namespace), POD_NAME (the identity)
+environment: KUBECONFIG, FLASHGUARD_REDIS_URL, FLASHGUARD_REDIS_SECRET, FLASHGUARD_NAMESPACES,
+  FLASHGUARD_LISTEN, POD_NAMESPACE (the operator's namespace: the Lease's and the default Redis
+  Secret's), POD_NAME (the identity)
 ${webhookUsage}
 ${autoscalingUsage}`;
 
@@ -35,6 +37,7 @@ const { values } = parseArgs({
   options: {
     kubeconfig: { type: 'string' },
     redis: { type: 'string' },
+    'redis-secret': { type: 'string' },
     namespaces: { type: 'string' },
     listen: { type: 'string' },
     'lease-namespace': { type: 'string' },
@@ -48,42 +51,40 @@ const { values } = parseArgs({
   strict: true,
 });
 const env = process.env;
-const redisUrl = values.redis ?? env.FLASHGUARD_REDIS_URL ?? fail('--redis is required');
+const ownNamespace = values['lease-namespace'] ?? env.POD_NAMESPACE ?? 'default';
+const redisUrl = values.redis ?? env.FLASHGUARD_REDIS_URL;
+const redisSecret = values['redis-secret'] ?? env.FLASHGUARD_REDIS_SECRET;
+if ((redisUrl === undefined) === (redisSecret === undefined)) {
+  fail('give exactly one of --redis URL and --redis-secret NAME');
+}
+const defaultRedis: DefaultRedis =
+  redisSecret === undefined
+    ? { kind: 'url', url: redisUrl ?? '' }
+    : { kind: 'secret', namespace: ownNamespace, name: redisSecret };
 const namespaceList = values.namespaces ?? env.FLASHGUARD_NAMESPACES ?? '';
 const namespaces = namespaceList === '' ? undefined : namespaceList.split(',').map((n) => n.trim());
 const [host = '', port = ''] = (values.listen ?? env.FLASHGUARD_LISTEN ?? '0.0.0.0:8081').split(
   /:(?=\d+$)/,
 );
 const leaseSeconds = Number(values['lease-duration'] ?? '15');
-const workers = Number(values.workers ?? '4');
+const workers = Number(values.workers ?? '16');
 if (!Number.isInteger(Number(port)) || host === '') fail('--listen must be HOST:PORT');
 if (!(leaseSeconds >= 2)) fail('--lease-duration must be at least 2 seconds');
 if (!Number.isInteger(workers) || workers < 1) fail('--workers must be a positive integer');
 const identity = values.identity ?? env.POD_NAME ?? `${hostname()}-${String(process.pid)}`;
-const operatorNamespace = values['lease-namespace'] ?? env.POD_NAMESPACE ?? 'default';
 const webhookConfig = webhookSettings(values, env);
 if (webhookConfig !== undefined && 'error' in webhookConfig) fail(webhookConfig.error);
 
-const kubeconfig = new KubeConfig();
+const kubeconfig = new PooledKubeConfig();
 if (values.kubeconfig === undefined) kubeconfig.loadFromDefault();
 else kubeconfig.loadFromFile(values.kubeconfig);
 
 const metrics = new OperatorMetrics();
-const redis = connectRedis(redisUrl);
-let redisDown = false;
-redis.on('error', (error: Error) => {
-  if (!redisDown) log('redis connection error', { error: error.message }, 'warn');
-  redisDown = true;
-});
-redis.on('ready', () => {
-  redisDown = false;
-});
-
 // One controller per leadership term: a term ends with its informer, queue and reaper stopped.
 let controller: SaleController | undefined;
 const elector = new LeaderElector({
   kubeconfig,
-  namespace: operatorNamespace,
+  namespace: ownNamespace,
   name: values['lease-name'] ?? 'flashguard-operator',
   identity,
   leaseDurationMs: leaseSeconds * 1000,
@@ -95,7 +96,7 @@ const elector = new LeaderElector({
     webhook?.leading();
     controller = new SaleController({
       kubeconfig,
-      redis,
+      defaultRedis,
       namespaces,
       workers,
       identity,
@@ -120,7 +121,7 @@ const webhook =
     ? undefined
     : startWebhook(webhookConfig, {
         kubeconfig,
-        namespace: operatorNamespace,
+        namespace: ownNamespace,
         isLeader: () => elector.leading,
         log,
         registry: metrics.registry,
@@ -146,7 +147,6 @@ async function shutdown(signal: string): Promise<void> {
   await elector.stop();
   metrics.leader.set(0);
   await ops.close();
-  redis.disconnect();
   log('stopped');
   process.exit(0);
 }

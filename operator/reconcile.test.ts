@@ -196,16 +196,16 @@ void describe('reconcile', () => {
       result: awaitChange(),
     },
     {
-      name: 'a sale on its own Redis (not supported yet): Failed, not loaded into the default',
+      name: 'a sale on its own Redis: planned like any other, its Redis in the published config',
       input: {
         sale: { ...sale, spec: { ...sale.spec, redis: { secretRef: { name: 'redis' } } } },
       },
       preload: false,
-      publish: false,
-      phase: 'Failed',
+      publish: true,
+      phase: 'Active',
       ready: 'False',
-      events: ['Failed'],
-      result: awaitChange(),
+      events: ['StockLoaded', 'SaleStarted'],
+      result: requeueAfter(STATUS_SYNC_MS),
     },
     {
       name: 'a spec the validator rejects: Failed, do not retry',

@@ -180,14 +180,6 @@ export function reconcile(input: ReconcileInput): Plan {
     return failed(input, refusedReason(input.refused), refusalMessage(input.refused));
   }
   const { settings } = validation;
-  if (settings.redis !== null) {
-    // Loading it into the operator's default Redis instead would split the sale's truth.
-    return failed(
-      input,
-      'RedisSecretUnsupported',
-      "per-sale Redis Secrets are not supported yet; remove spec.redis to use the operator's Redis",
-    );
-  }
   const { snapshot, generation, now } = input;
   const loaded =
     snapshot !== undefined &&
@@ -283,6 +275,17 @@ export function reconcile(input: ReconcileInput): Plan {
     events,
     result: nextLook(settings, phase, now),
   };
+}
+
+/** The sale's settings when its spec is valid (which Redis it uses, before any reconcile). */
+export function specSettings(sale: unknown): SaleSettings | undefined {
+  const validation = validateFlashSale(withoutStatus(sale));
+  return validation.ok ? validation.settings : undefined;
+}
+
+/** `result`, but looking again within `ms` at the latest (e.g. to notice a changed Secret). */
+export function atMost(result: Result, ms: number): Result {
+  return result.kind === 'requeue' && result.afterMs <= ms ? result : requeueAfter(ms);
 }
 
 /** The spec is the user's to get right; the status is ours and must never fail the sale. */

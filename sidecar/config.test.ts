@@ -26,3 +26,36 @@ test('sidecar ids are safe heartbeat members', () => {
   assert.equal(sidecarIdFrom('checkout-7d9f.abc'), 'checkout-7d9f-abc');
   assert.equal(sidecarIdFrom('x'.repeat(100)).length, 64);
 });
+
+test('workload mode instead of a sale file, from the environment as the webhook injects it', () => {
+  const parsed = parseConfig(
+    [],
+    {
+      FLASHGUARD_WORKLOAD: 'shop/Deployment/checkout',
+      FLASHGUARD_UPSTREAM: 'http://127.0.0.1:3000',
+    },
+    'h',
+  );
+  assert.ok(parsed.ok);
+  assert.deepEqual(parsed.config.source, {
+    kind: 'workload',
+    workload: { namespace: 'shop', kind: 'Deployment', name: 'checkout' },
+  });
+});
+
+test('a sale file and a workload together, or a malformed workload, are refused', () => {
+  const both = parseConfig(
+    ['--sale', 's.yaml', '--workload', 'a/Deployment/b', '--upstream', 'http://u:1'],
+    {},
+    'h',
+  );
+  assert.equal(both.ok, false);
+  const malformed = parseConfig(
+    ['--workload', 'shop/checkout', '--upstream', 'http://u:1'],
+    {},
+    'h',
+  );
+  assert.deepEqual(malformed.ok ? [] : malformed.errors, [
+    '--workload: expected NS/KIND/NAME, got "shop/checkout"',
+  ]);
+});

@@ -1,8 +1,13 @@
 // The sidecar's command line and environment, parsed into one settled configuration. Pure.
 import { parseArgs } from 'node:util';
+import { parseWorkloadRef, type WorkloadRef } from '../ledger/index.ts';
+
+/** What the sidecar guards: the sale of a FlashSale file, or every sale indexed for a workload. */
+export type SaleSource =
+  { kind: 'file'; path: string } | { kind: 'workload'; workload: WorkloadRef };
 
 export interface SidecarConfig {
-  saleFile: string;
+  source: SaleSource;
   upstream: string;
   listen: { host: string; port: number };
   metrics: { host: string; port: number };
@@ -11,9 +16,11 @@ export interface SidecarConfig {
   logLevel: string;
 }
 
-export const usage = `usage: flashguard-sidecar --sale FILE --upstream URL [--listen HOST:PORT]
-       [--metrics HOST:PORT] [--redis URL] [--id NAME] [--log-level LEVEL]
-Environment: FLASHGUARD_SALE_FILE, FLASHGUARD_UPSTREAM, FLASHGUARD_LISTEN, FLASHGUARD_METRICS,
+export const usage = `usage: flashguard-sidecar (--sale FILE | --workload NS/KIND/NAME) --upstream URL
+       [--listen HOST:PORT] [--metrics HOST:PORT] [--redis URL] [--id NAME] [--log-level LEVEL]
+--sale: standalone, one sale from a FlashSale file (the sidecar preloads and reaps it).
+--workload: the sales the operator indexes for that workload (it preloads and reaps them).
+Environment: FLASHGUARD_SALE_FILE, FLASHGUARD_WORKLOAD, FLASHGUARD_UPSTREAM, FLASHGUARD_LISTEN, FLASHGUARD_METRICS,
 FLASHGUARD_REDIS_URL (redis:// or rediss://, credentials in the URL), FLASHGUARD_SIDECAR_ID,
 FLASHGUARD_LOG_LEVEL. Flags win over the environment.`;
 
@@ -25,6 +32,21 @@ function hostPort(value: string, name: string, errors: string[]): { host: string
     return { host: '', port: 0 };
   }
   return { host: (m[1] ?? '').replace(/^\[(.*)\]$/, '$1') || '0.0.0.0', port };
+}
+
+function saleSource(
+  saleFile: string | undefined,
+  workload: string | undefined,
+  errors: string[],
+): SaleSource | undefined {
+  if ((saleFile === undefined) === (workload === undefined)) {
+    errors.push('exactly one of --sale FILE and --workload NS/KIND/NAME is required');
+    return undefined;
+  }
+  if (saleFile !== undefined) return { kind: 'file', path: saleFile };
+  const ref = parseWorkloadRef(workload ?? '');
+  if (ref === undefined) errors.push(`--workload: expected NS/KIND/NAME, got "${workload ?? ''}"`);
+  return ref === undefined ? undefined : { kind: 'workload', workload: ref };
 }
 
 /** A sidecar id usable as a heartbeat member: the pod name, cleaned. */
@@ -43,6 +65,7 @@ export function parseConfig(
       args: [...argv],
       options: {
         sale: { type: 'string' },
+        workload: { type: 'string' },
         upstream: { type: 'string' },
         listen: { type: 'string' },
         metrics: { type: 'string' },
@@ -55,8 +78,11 @@ export function parseConfig(
     return { ok: false, errors: [(error as Error).message] };
   }
   const errors: string[] = [];
-  const saleFile = values.sale ?? env.FLASHGUARD_SALE_FILE;
-  if (saleFile === undefined) errors.push('--sale (or FLASHGUARD_SALE_FILE) is required');
+  const source = saleSource(
+    values.sale ?? env.FLASHGUARD_SALE_FILE,
+    values.workload ?? env.FLASHGUARD_WORKLOAD,
+    errors,
+  );
   const upstream = values.upstream ?? env.FLASHGUARD_UPSTREAM;
   if (upstream === undefined) errors.push('--upstream (or FLASHGUARD_UPSTREAM) is required');
   else if (!/^https?:\/\/[^/]+\/?$/.test(upstream)) {
@@ -74,13 +100,13 @@ export function parseConfig(
     '--metrics',
     errors,
   );
-  if (errors.length > 0 || saleFile === undefined || upstream === undefined) {
+  if (errors.length > 0 || source === undefined || upstream === undefined) {
     return { ok: false, errors };
   }
   return {
     ok: true,
     config: {
-      saleFile,
+      source,
       upstream: upstream.replace(/\/$/, ''),
       listen,
       metrics,

@@ -1,14 +1,16 @@
 // flashguard-sidecar: the entrypoint the image runs (compiled) and the demo and tests run.
 import { hostname } from 'node:os';
 import { loadFlashSaleFile, withDefaults } from '../api/v1alpha1/index.ts';
+import { formatWorkloadRef, type WorkloadRef } from '../ledger/index.ts';
 import { CheckoutPipeline } from './checkout.ts';
 import { parseConfig, usage } from './config.ts';
 import { SidecarMetrics } from './metrics.ts';
 import { connectRedis, whenReady } from './redis.ts';
-import { GuardedSale, SaleSync } from './sales.ts';
+import { GuardedSale, SaleSync, type SyncOptions } from './sales.ts';
 import { buildOps, buildProxy } from './server.ts';
 import { ensureLedger, startReaper, type ReaperLoop } from './standalone.ts';
 import { Upstream } from './upstream.ts';
+import { WorkloadSales } from './workload.ts';
 
 const POLL_MS = 1000;
 const REAPER_INTERVAL_MS = 1000;
@@ -21,27 +23,24 @@ if (!parsed.ok) {
 }
 const config = parsed.config;
 
-const loaded = await loadFlashSaleFile(config.saleFile);
-if (!loaded.ok) {
-  for (const { field, message } of loaded.errors) {
-    console.error(`flashguard-sidecar: ${config.saleFile}: ${field}: ${message}`);
-  }
-  process.exit(2);
-}
-const flashSale = loaded.value;
-const settings = withDefaults(flashSale.spec);
-const ref = { namespace: flashSale.metadata.namespace ?? 'default', name: flashSale.metadata.name };
-
 const metrics = new SidecarMetrics();
 const upstream = new Upstream(config.upstream);
 const redis = connectRedis(config.redisUrl);
 const subscriber = connectRedis(config.redisUrl);
 const clock = () => Date.now();
-const sale = new GuardedSale(ref, settings, redis, clock());
-metrics.addSale(
-  sale.label,
-  settings.items.map((i) => i.sku),
-);
+const syncOptions: SyncOptions = {
+  sidecarId: config.sidecarId,
+  pollMs: POLL_MS,
+  clock,
+  metrics,
+  onError: (s, error) => {
+    log.warn({ sale: s.label, err: (error as Error).message }, 'sale sync failed');
+  },
+};
+const guarding =
+  config.source.kind === 'file'
+    ? await standalone(config.source.path)
+    : workloadMode(config.source.workload);
 
 const pipeline = new CheckoutPipeline({
   upstream,
@@ -56,7 +55,7 @@ const pipeline = new CheckoutPipeline({
 });
 const proxy = await buildProxy({
   upstream: config.upstream,
-  sales: () => [sale],
+  sales: () => guarding.sales(),
   pipeline,
   logger: {
     level: config.logLevel,
@@ -69,17 +68,8 @@ redis.on('error', (err: Error) => {
 });
 subscriber.on('error', () => undefined); // reported through the main connection
 
-const sync = new SaleSync([sale], subscriber, {
-  sidecarId: config.sidecarId,
-  pollMs: POLL_MS,
-  clock,
-  metrics,
-  onError: (s, error) => {
-    log.warn({ sale: s.label, err: (error as Error).message }, 'sale sync failed');
-  },
-});
 const ops = buildOps({
-  ready: () => sync.ready(),
+  ready: () => guarding.ready(),
   metrics: async () => ({
     contentType: metrics.registry.contentType,
     body: await metrics.registry.metrics(),
@@ -88,7 +78,6 @@ const ops = buildOps({
 let stopping = false;
 // Read through a function: a signal can set it during any await below.
 const isStopping = () => stopping;
-let reaper: ReaperLoop | undefined;
 // Registered before startup so a stop while Redis is still unreachable is a clean one too.
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
@@ -96,8 +85,7 @@ async function shutdown(signal: string): Promise<void> {
   log.info({ signal }, 'stopping: draining in-flight checkouts');
   await proxy.close(); // stops accepting, waits for in-flight requests
   await pipeline.drain(); // every forwarded reservation settled
-  await reaper?.stop();
-  await sync.stop();
+  await guarding.stop();
   await ops.close();
   await upstream.close();
   redis.disconnect();
@@ -116,30 +104,109 @@ while (!isStopping()) {
   try {
     await whenReady(redis);
     await whenReady(subscriber);
-    await ensureLedger(sale.ledger, settings);
+    await guarding.prepare();
     break;
   } catch (error) {
-    log.error({ err: (error as Error).message }, 'cannot load the sale into the ledger yet');
+    log.error({ err: (error as Error).message }, 'cannot reach the ledger yet');
     if ((error as Error).name === 'LedgerSetupError') process.exit(1);
     await new Promise((resolve) => setTimeout(resolve, 1000));
   }
 }
 if (!isStopping()) {
-  await sync.start();
-  reaper = startReaper(
-    sale.ledger,
-    config.sidecarId,
-    () => sale.settings,
-    REAPER_INTERVAL_MS,
-    (report) => {
-      if (report instanceof Error) log.warn({ err: report.message }, 'reaper round failed');
-      else if (report.expired + report.confirmed + report.released > 0)
-        log.info({ reaper: report }, 'reaper round');
-    },
-  );
+  await guarding.start();
   await proxy.listen(config.listen);
   log.info(
-    { sale: sale.label, listen: config.listen, upstream: config.upstream },
+    { guarding: guarding.describe, listen: config.listen, upstream: config.upstream },
     'guarding checkouts',
   );
+}
+
+/** What the sidecar guards and how it keeps it current; the two modes differ only here. */
+interface Guarding {
+  readonly describe: string;
+  sales(): readonly GuardedSale[];
+  ready(): boolean;
+  /** Startup work before serving; retried while Redis is unreachable. */
+  prepare(): Promise<void>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Standalone: one sale from a FlashSale file; this sidecar preloads it and takes reaper turns. */
+async function standalone(path: string): Promise<Guarding> {
+  const loaded = await loadFlashSaleFile(path);
+  if (!loaded.ok) {
+    for (const { field, message } of loaded.errors) {
+      console.error(`flashguard-sidecar: ${path}: ${field}: ${message}`);
+    }
+    process.exit(2);
+  }
+  const flashSale = loaded.value;
+  const settings = withDefaults(flashSale.spec);
+  const ref = {
+    namespace: flashSale.metadata.namespace ?? 'default',
+    name: flashSale.metadata.name,
+  };
+  const sale = new GuardedSale(ref, settings, redis, clock());
+  metrics.addSale(
+    sale.label,
+    settings.items.map((i) => i.sku),
+  );
+  const sync = new SaleSync([sale], subscriber, syncOptions);
+  let reaper: ReaperLoop | undefined;
+  return {
+    describe: sale.label,
+    sales: () => [sale],
+    ready: () => sync.ready(),
+    prepare: () => ensureLedger(sale.ledger, settings),
+    start: async () => {
+      await sync.start();
+      reaper = startReaper(
+        sale.ledger,
+        config.sidecarId,
+        () => sale.settings,
+        REAPER_INTERVAL_MS,
+        (report) => {
+          if (report instanceof Error) log.warn({ err: report.message }, 'reaper round failed');
+          else if (report.expired + report.confirmed + report.released > 0)
+            log.info({ reaper: report }, 'reaper round');
+        },
+      );
+    },
+    stop: async () => {
+      await reaper?.stop();
+      await sync.stop();
+    },
+  };
+}
+
+/** Workload mode: the sales the operator indexes for this workload; the operator loads and reaps. */
+function workloadMode(workload: WorkloadRef): Guarding {
+  const sales = new WorkloadSales(workload, redis, subscriber, {
+    ...syncOptions,
+    onChange: (added, removed) => {
+      for (const sale of added) {
+        metrics.addSale(
+          sale.label,
+          sale.settings.items.map((i) => i.sku),
+        );
+      }
+      log.info(
+        { added: added.map((s) => s.label), removed },
+        'the sales guarding this workload changed',
+      );
+    },
+    onIndexError: (error) => {
+      metrics.ledgerUp.set(0);
+      log.warn({ err: (error as Error).message }, 'cannot read the workload sale index');
+    },
+  });
+  return {
+    describe: formatWorkloadRef(workload),
+    sales: () => sales.sales,
+    ready: () => sales.ready(),
+    prepare: () => Promise.resolve(),
+    start: () => sales.start(),
+    stop: () => sales.stop(),
+  };
 }

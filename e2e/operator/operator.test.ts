@@ -8,34 +8,22 @@ import { parse } from 'yaml';
 import { saleKeys, SaleLedger, type LedgerSnapshot } from '../../ledger/index.ts';
 import { connectRedis } from '../../sidecar/redis.ts';
 import { startControlPlane, type ControlPlane } from '../controlplane/controlplane.ts';
-import { startOperator } from '../support/operator.ts';
+import {
+  flashSales,
+  iso,
+  isReady,
+  startOperator,
+  type StoredCondition,
+} from '../support/operator.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
 import { waitFor, type ManagedProcess } from '../support/process.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const LEASE_SECONDS = 4;
 
-interface Condition {
-  type: string;
-  status: string;
-  reason: string;
-}
-interface Stored {
-  metadata: { generation: number; finalizers?: string[] };
-  status?: {
-    phase?: string;
-    observedGeneration?: number;
-    conditions?: Condition[];
-    items?: { sku: string; available: number; reserved: number; sold: number }[];
-  };
-}
 interface Manifest {
   metadata: { name: string; namespace: string };
   spec: { items: { sku: string; stock: number }[] };
-}
-
-function iso(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
 }
 
 function sale(name: string, startMs: number, endMs: number, policy: 'Delete' | 'Retain') {
@@ -78,12 +66,8 @@ void describe('the operator on a real control plane with real Redis', () => {
     return proc;
   }
 
-  const getSale = async (name: string, namespace = 'default'): Promise<Stored | undefined> => {
-    const result = await cp.kubectl(['get', 'flashsale', name, '-n', namespace, '-o', 'json'], {
-      check: false,
-    });
-    return result.code === 0 ? (JSON.parse(result.stdout) as Stored) : undefined;
-  };
+  const sales = () => flashSales(cp);
+  const getSale = (name: string, namespace = 'default') => sales().get(name, namespace);
   const leaseHolder = async (): Promise<string> =>
     (
       await cp.kubectl([
@@ -96,13 +80,9 @@ void describe('the operator on a real control plane with real Redis', () => {
         'jsonpath={.spec.holderIdentity}',
       ])
     ).stdout;
-  const ready = (s: Stored | undefined): boolean =>
-    s?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true &&
-    s.status.observedGeneration === s.metadata.generation;
   const ledgerOf = (name: string, namespace = 'default') =>
     new SaleLedger(client, { namespace, name });
-  const applyJson = (doc: unknown) =>
-    cp.kubectl(['apply', '-f', '-'], { input: JSON.stringify(doc) });
+  const applyJson = (doc: unknown) => sales().apply(doc);
 
   /** Waits until the ledger holds `stock` per SKU and the FlashSale says Ready. */
   async function waitLoadedAndReady(
@@ -119,7 +99,7 @@ void describe('the operator on a real control plane with real Redis', () => {
           snapshot !== undefined &&
           snapshot.items.length === Object.keys(stock).length &&
           snapshot.items.every((i) => i.total === stock[i.sku]);
-        return holds && ready(await getSale(name, namespace)) ? snapshot : undefined;
+        return holds && isReady(await getSale(name, namespace)) ? snapshot : undefined;
       },
       { timeoutMs, intervalMs: 10 },
     );
@@ -336,23 +316,15 @@ void describe('the operator on a real control plane with real Redis', () => {
   });
 
   void it('Redis away: a condition and a Warning, no crash; back empty: Failed, never reloaded', async () => {
-    const condition = async (type: string): Promise<Condition | undefined> =>
-      (await getSale('after-restart'))?.status?.conditions?.find((c) => c.type === type);
+    const condition = (type: string): Promise<StoredCondition | undefined> =>
+      sales().condition('after-restart', type);
     await redis.stop('SIGKILL');
     await waitFor(
       'Ready=False LedgerUnavailable',
       async () => ((await condition('Ready'))?.reason === 'LedgerUnavailable' ? true : undefined),
       { timeoutMs: 30_000, intervalMs: 100 },
     );
-    const { stdout } = await cp.kubectl([
-      'get',
-      'events',
-      '--field-selector',
-      'involvedObject.name=after-restart,type=Warning',
-      '-o',
-      'jsonpath={.items[*].reason}',
-    ]);
-    assert.match(stdout, /LedgerUnavailable/);
+    assert.match(await sales().warnings('after-restart'), /LedgerUnavailable/);
     assert.equal(operators.at(-1)?.child.exitCode, null, 'the operator is still running');
 
     // Redis comes back without its data: reloading the stock would sell units twice.

@@ -55,6 +55,8 @@ export interface SidecarOptions {
   /** The sale, written to a file for the sidecar; or `saleFile`, an existing one. */
   sale?: FlashSaleManifest;
   saleFile?: string;
+  /** Workload mode instead (`ns/Kind/name`): the sales the operator indexes for it. */
+  workload?: string;
   upstream: string;
   redisUrl: string;
   id?: string;
@@ -62,13 +64,14 @@ export interface SidecarOptions {
   dir?: string;
 }
 
-/** A standalone sidecar as the image runs it; resolves once it is ready. */
+/** A sidecar as the image runs it (standalone, or workload mode); resolves once it is ready. */
 export async function startSidecar(options: SidecarOptions): Promise<RunningSidecar> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'flashguard-sidecar-'));
   const forgetDir = options.dir === undefined ? removeOnExit(dir) : undefined;
   let saleFile = options.saleFile;
-  if (saleFile === undefined) {
-    if (options.sale === undefined) throw new Error('startSidecar needs sale or saleFile');
+  if (saleFile === undefined && options.workload === undefined) {
+    if (options.sale === undefined)
+      throw new Error('startSidecar needs sale, saleFile or workload');
     saleFile = join(dir, 'sale.yaml');
     writeFileSync(saleFile, stringify(options.sale));
   }
@@ -79,7 +82,8 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
     command: node,
     args: [
       join(root, 'sidecar', 'main.ts'),
-      ...['--sale', saleFile, '--upstream', options.upstream, '--redis', options.redisUrl],
+      ...(saleFile === undefined ? ['--workload', options.workload ?? ''] : ['--sale', saleFile]),
+      ...['--upstream', options.upstream, '--redis', options.redisUrl],
       ...['--listen', `127.0.0.1:${port}`, '--metrics', `127.0.0.1:${opsPort}`],
       ...(options.id === undefined ? [] : ['--id', options.id]),
     ],
