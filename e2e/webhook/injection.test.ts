@@ -2,7 +2,9 @@
 // HTTPS with its self-managed CA, a MutatingWebhookConfiguration points at it by URL (there is no
 // Service network here) and the operator patches its caBundle; the controller-manager's
 // ReplicaSets then create Pods through it. The injected sidecar is finally run as a local
-// process from what the stored Pod says.
+// process from what the stored Pod says (command, args, env, the Secret it references) — the
+// image's `node dist/sidecar/main.js` as this checkout's `node sidecar/main.ts`, on free ports
+// instead of the image's fixed 15080/15090 — and a sale checkout goes through it.
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
@@ -11,10 +13,12 @@ import { connect } from 'node:tls';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startControlPlane, type ControlPlane } from '../controlplane/controlplane.ts';
-import { startOperator, type RunningOperator } from '../support/operator.ts';
+import { flashSales, isReady, startOperator, type RunningOperator } from '../support/operator.ts';
+import { SaleLedger } from '../../ledger/index.ts';
+import { connectRedis, whenReady } from '../../sidecar/redis.ts';
 import { freePort, startProcess, waitFor, waitForHttp } from '../support/process.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
-import { startShop, type RunningShop } from '../support/sidecar.ts';
+import { flashSale, startShop, type RunningShop } from '../support/sidecar.ts';
 import { deployment, installFlashSaleCrd } from '../support/workloads.ts';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -314,32 +318,34 @@ void describe('sidecar injection through the operator’s webhook', () => {
     }
   });
 
-  void it('serves a sidecar that starts from the injected spec and passes non-sale traffic through', async (t) => {
-    const usage = readFileSync(join(root, 'sidecar', 'config.ts'), 'utf8');
-    if (!usage.includes('--workload')) {
-      // The injected sidecar runs in workload mode (contract C3), built on branch `operator`.
-      t.skip('this checkout’s sidecar has no --workload mode yet');
-      return;
-    }
-    await cp.kubectl([
-      'create',
-      'secret',
-      'generic',
-      'flashguard-redis',
-      '-n',
-      NS,
-      `--from-literal=url=${redis.url}`,
-    ]);
+  void it('runs the injected sidecar from its spec: it passes other traffic through and guards the sale', async () => {
+    // A sale on the injected workload: the operator indexes it and writes the namespace's
+    // flashguard-redis Secret, which the injected spec reads its Redis URL from.
+    await apply(flashSale('drop', { workload: { name: 'checkout' } }));
+    await waitFor(
+      'shop/drop Ready',
+      async () => (isReady(await flashSales(cp).get('drop', NS)) ? true : undefined),
+      {
+        timeoutMs: 30_000,
+        intervalMs: 100,
+      },
+    );
+    const secret = await waitFor(
+      'the flashguard-redis Secret',
+      async () => {
+        const result = await cp.kubectl(
+          ['get', 'secret', 'flashguard-redis', '-n', NS, '-o', 'json'],
+          { check: false },
+        );
+        return result.code === 0
+          ? (JSON.parse(result.stdout) as { data: Record<string, string> })
+          : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
     const pod = await onePodOf('checkout');
     const sidecar = pod.spec.initContainers?.[0];
     assert.ok(sidecar);
-    const secret = await kubectlJson<{ data: Record<string, string> }>([
-      'get',
-      'secret',
-      'flashguard-redis',
-      '-n',
-      NS,
-    ]);
     const [listen, metrics] = [await freePort(), await freePort()];
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH };
     for (const { name, value, valueFrom } of sidecar.env ?? []) {
@@ -368,6 +374,33 @@ void describe('sidecar injection through the operator’s webhook', () => {
       const response = await fetch(`http://127.0.0.1:${listen}/stats`);
       assert.equal(response.status, 200);
       assert.deepEqual(await response.json(), await shop.stats(), 'the shop answered through it');
+
+      // It found the sale through the workload index the injected FLASHGUARD_WORKLOAD names.
+      await waitFor(
+        'the injected sidecar to guard shop/drop',
+        () => (/"added":\["shop\/drop"\]/.test(readFileSync(logFile, 'utf8')) ? true : undefined),
+        { timeoutMs: 20_000, intervalMs: 100 },
+      );
+      const checkout = await fetch(`http://127.0.0.1:${listen}/checkout`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-user-id': 'ada' },
+        body: JSON.stringify({ sku: 'phone', quantity: 1 }),
+      });
+      assert.equal(checkout.status, 201, await checkout.text());
+      const client = connectRedis(redis.url);
+      try {
+        await whenReady(client);
+        const phone = (await new SaleLedger(client, { namespace: NS, name: 'drop' }).snapshot())
+          ?.items[0];
+        assert.deepEqual(
+          [phone?.sold, phone?.reserved, phone?.available],
+          [1, 0, 9],
+          'reserved, then confirmed',
+        );
+      } finally {
+        client.disconnect();
+      }
+      assert.equal((await shop.stats()).units, 1);
     } finally {
       await proc.stop();
     }
