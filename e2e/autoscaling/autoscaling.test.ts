@@ -56,6 +56,7 @@ function sale(
   workload: string,
   autoscaling: Record<string, unknown>,
   window = { startMs: Date.now() - 60_000, endMs: Date.now() + 3_600_000 },
+  sku = 'phone',
 ) {
   return {
     apiVersion: 'flashguard.dev/v1alpha1',
@@ -63,7 +64,7 @@ function sale(
     metadata: { name, namespace: NS },
     spec: {
       window: { start: iso(window.startMs), end: iso(window.endMs) },
-      items: [{ sku: 'phone', stock: 10 }],
+      items: [{ sku, stock: 10 }],
       limits: { admissionRate: 100, burst: 10 },
       workload: { kind: 'Deployment', name: workload },
       autoscaling: { minReplicas: 4, maxReplicas: 12, targetRequestsPerSecond: 25, ...autoscaling },
@@ -283,7 +284,8 @@ void describe('autoscaling objects made by the operator', () => {
   });
 
   void it('leaves a workload autoscaled by another sale alone, with a condition and a Warning', async () => {
-    await apply(sale('rival', 'checkout', { engine: 'HPA' }));
+    // Another SKU: the sales may share the workload (no SaleOverlap), not its autoscaler.
+    await apply(sale('rival', 'checkout', { engine: 'HPA' }, undefined, 'tablet'));
     const found = await conditionWhen('rival', (c) => c.status === 'False');
     assert.equal(found.reason, 'WorkloadAutoscaledElsewhere');
     assert.match(found.message, /owned by FlashSale hpa-sale/);
