@@ -48,6 +48,8 @@ import {
   version,
   type SaleObject,
 } from './informer.ts';
+import { SaleAutoscaler } from './autoscaling-apply.ts';
+import type { AutoscalingOptions } from './autoscaling.ts';
 import { statusCode } from './kube.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import {
@@ -94,6 +96,7 @@ export interface ControllerOptions {
   identity: string;
   metrics: OperatorMetrics;
   log: Log;
+  autoscaling?: AutoscalingOptions;
 }
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
@@ -138,6 +141,7 @@ export class SaleController {
   readonly #core: CoreV1Api;
   readonly #informer: SaleInformer;
   readonly #queue: WorkQueue;
+  readonly #autoscaler: SaleAutoscaler;
   readonly #seen = new Map<string, SaleObject>();
   /** Running sales the leader reaps. */
   readonly #reaped = new Map<string, Reaped>();
@@ -152,6 +156,10 @@ export class SaleController {
     this.#o = options;
     this.#custom = options.kubeconfig.makeApiClient(CustomObjectsApi);
     this.#core = options.kubeconfig.makeApiClient(CoreV1Api);
+    this.#autoscaler = new SaleAutoscaler(
+      options.kubeconfig,
+      options.autoscaling ?? { prometheusUrl: undefined },
+    );
     this.#pool = new RedisPool(options.log);
     this.#queue = new WorkQueue(
       maxOf(exponentialBackoff(100, 60_000), overallRate(50, 100, systemClock)),
@@ -344,6 +352,7 @@ export class SaleController {
       throw ledgerUnavailable(error);
     }
     if (guardedBefore && settings?.workload === null) await this.#releaseNamespaceRedis(sale);
+    plan = await this.#autoscaler.reconcile(sale, plan, Date.now());
     await this.#record(sale, plan);
     return redis?.fromSecret === true ? atMost(plan.result, SECRET_RESYNC_MS) : plan.result;
   }

@@ -9,6 +9,8 @@ import { PooledKubeConfig } from './kube.ts';
 import { LeaderElector } from './leader.ts';
 import type { DefaultRedis } from './redis-target.ts';
 import { OperatorMetrics } from './metrics.ts';
+import { autoscalingFlags, autoscalingSettings, autoscalingUsage } from './autoscaling-setup.ts';
+import { startWebhook, webhookFlags, webhookSettings, webhookUsage } from './webhook-setup.ts';
 
 const usage = `usage: flashguard-operator [--kubeconfig FILE] (--redis URL | --redis-secret NAME)
   [--namespaces a,b]
@@ -16,7 +18,9 @@ const usage = `usage: flashguard-operator [--kubeconfig FILE] (--redis URL | --r
   [--lease-duration SECONDS] [--workers N]
 environment: KUBECONFIG, FLASHGUARD_REDIS_URL, FLASHGUARD_REDIS_SECRET, FLASHGUARD_NAMESPACES,
   FLASHGUARD_LISTEN, POD_NAMESPACE (the operator's namespace: the Lease's and the default Redis
-  Secret's), POD_NAME (the identity)`;
+  Secret's), POD_NAME (the identity)
+${webhookUsage}
+${autoscalingUsage}`;
 
 function log(msg: string, fields: Record<string, unknown> = {}, level = 'info'): void {
   process.stdout.write(
@@ -41,6 +45,8 @@ const { values } = parseArgs({
     identity: { type: 'string' },
     'lease-duration': { type: 'string' },
     workers: { type: 'string' },
+    ...webhookFlags,
+    ...autoscalingFlags,
   },
   strict: true,
 });
@@ -66,6 +72,8 @@ if (!Number.isInteger(Number(port)) || host === '') fail('--listen must be HOST:
 if (!(leaseSeconds >= 2)) fail('--lease-duration must be at least 2 seconds');
 if (!Number.isInteger(workers) || workers < 1) fail('--workers must be a positive integer');
 const identity = values.identity ?? env.POD_NAME ?? `${hostname()}-${String(process.pid)}`;
+const webhookConfig = webhookSettings(values, env);
+if (webhookConfig !== undefined && 'error' in webhookConfig) fail(webhookConfig.error);
 
 const kubeconfig = new PooledKubeConfig();
 if (values.kubeconfig === undefined) kubeconfig.loadFromDefault();
@@ -85,6 +93,7 @@ const elector = new LeaderElector({
   log,
   onStartedLeading: () => {
     metrics.leader.set(1);
+    webhook?.leading();
     controller = new SaleController({
       kubeconfig,
       defaultRedis,
@@ -93,6 +102,7 @@ const elector = new LeaderElector({
       identity,
       metrics,
       log,
+      autoscaling: autoscalingSettings(values, env),
     });
     controller.start();
   },
@@ -105,9 +115,22 @@ const elector = new LeaderElector({
   },
 });
 
+// Every replica serves the webhook; only the leader writes its certificate.
+const webhook =
+  webhookConfig === undefined
+    ? undefined
+    : startWebhook(webhookConfig, {
+        kubeconfig,
+        namespace: ownNamespace,
+        isLeader: () => elector.leading,
+        log,
+        registry: metrics.registry,
+      });
+
 const ops = buildOps({
   // A standby is ready (it serves metrics and waits); the leader once it has listed the sales.
-  ready: () => controller?.synced ?? !elector.leading,
+  // With the webhook on, only once it serves it.
+  ready: () => (controller?.synced ?? !elector.leading) && (webhook?.ready() ?? true),
   metrics: async () => ({
     contentType: metrics.registry.contentType,
     body: await metrics.registry.metrics(),
@@ -120,6 +143,7 @@ async function shutdown(signal: string): Promise<void> {
   stopping = true;
   log('stopping: finishing in-flight reconciles', { signal });
   await controller?.stop();
+  await webhook?.stop();
   await elector.stop();
   metrics.leader.set(0);
   await ops.close();

@@ -96,7 +96,7 @@ interface ConditionInput {
 }
 
 /** metav1.Condition semantics: lastTransitionTime moves only when the status flips. */
-function conditions(
+export function conditions(
   previous: readonly FlashSaleCondition[] | undefined,
   wanted: readonly ConditionInput[],
   generation: number,
