@@ -2,7 +2,7 @@
 // checkout gets 503 ledger-unavailable within the command timeout, never waits in a queue, and
 // the client keeps reconnecting in the background so service resumes without a restart.
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { Redis, type RedisOptions } from 'ioredis';
 
 export const COMMAND_TIMEOUT_MS = 500;
@@ -65,9 +65,13 @@ export function connectRedis(url: string, overrides: RedisOptions = {}): Redis {
   return new Redis(url, { ...failFastOptions, ...overrides });
 }
 
-/** The options that make `rediss://` trust the CA in `caFile` (PEM); none without a file. */
+/**
+ * The options that make `rediss://` trust the CA in `caFile` (PEM); none without a file. An absent
+ * file means no CA of our own: the injected sidecar's file comes from the optional `ca.crt` key of
+ * its namespace's Redis Secret (docs/contracts.md, C4), so it exists only when that key does.
+ */
 export function caOverrides(caFile: string | undefined): RedisOptions {
-  if (caFile === undefined) return {};
+  if (caFile === undefined || !existsSync(caFile)) return {};
   const ca = readFileSync(caFile, 'utf8');
   if (!ca.includes('-----BEGIN CERTIFICATE-----')) {
     throw new Error(`${caFile} holds no PEM certificate`);
