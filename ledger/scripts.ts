@@ -39,7 +39,13 @@ const registered = new WeakSet<LedgerClient>();
 
 type ScriptCommand = (numKeys: number, ...keysAndArgs: (string | number)[]) => Promise<unknown>;
 
-function register(client: LedgerClient): void {
+/**
+ * Defines the ledger scripts as commands of `client`. Call it before the client's first command
+ * when it auto-pipelines: ioredis copies a client's scripts into a pipeline when it makes it, so a
+ * script first defined while a same-tick auto-pipeline is open is missing from that pipeline
+ * (`pipeline[functionName] is not a function`) and the whole batch fails.
+ */
+export function registerLedgerScripts(client: LedgerClient): void {
   if (registered.has(client)) return;
   for (const script of scriptNames) {
     client.defineCommand(commandName(script), { lua: scriptSources[script] });
@@ -54,7 +60,7 @@ export function runScript(
   keys: readonly string[],
   args: readonly (string | number)[],
 ): Promise<unknown> {
-  register(client);
+  registerLedgerScripts(client);
   const command = (client as unknown as Record<string, ScriptCommand | undefined>)[
     commandName(name)
   ];
