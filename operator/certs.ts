@@ -93,18 +93,18 @@ export function certificatePlan(
 }
 
 /** Carries the plan out: new keys and certificates (the one non-pure step: fresh randomness). */
-export function nextTls(
+export async function nextTls(
   current: Partial<WebhookTls> | undefined,
   plan: Exclude<CertificatePlan, { kind: 'keep' }>,
   hosts: readonly string[],
   now: number,
   policy: CertificatePolicy = certificatePolicy,
-): WebhookTls {
+): Promise<WebhookTls> {
   const notBefore = new Date(now - policy.backdateMs);
   let bundle = splitPem(current?.['ca.crt'] ?? '');
   let ca = { cert: bundle[0] ?? '', key: current?.['ca.key'] ?? '' };
   if (plan.kind === 'new-ca') {
-    ca = createCertificateAuthority(
+    ca = await createCertificateAuthority(
       `flashguard-webhook-ca-${new Date(now).toISOString().slice(0, 10)}`,
       notBefore,
       new Date(now + policy.caValidityMs),
@@ -116,7 +116,7 @@ export function nextTls(
     const cert = parsed(pem);
     return cert !== undefined && Date.parse(cert.validTo) > now;
   });
-  const serving = issueServingCertificate(
+  const serving = await issueServingCertificate(
     ca,
     'flashguard-webhook',
     hosts,

@@ -157,7 +157,7 @@ export class ManagedCertificates extends PollingSource {
       const now = Date.now();
       const plan = certificatePlan(tls, this.#o.hosts, now);
       if (plan.kind !== 'keep') {
-        const next = nextTls(tls, plan, this.#o.hosts, now);
+        const next = await nextTls(tls, plan, this.#o.hosts, now);
         await this.#writeSecret(secret, next);
         this.log('webhook certificate issued', { reason: plan.reason, kind: plan.kind });
         tls = next;

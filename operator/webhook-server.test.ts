@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
-import { nextTls } from './certs.ts';
+import { nextTls, type WebhookTls } from './certs.ts';
 import { defaultPorts } from './inject.ts';
 import { CertificateFiles } from './webhook-certs.ts';
 import { WebhookServer } from './webhook.ts';
@@ -49,9 +49,10 @@ void describe('WebhookServer', () => {
     log: (msg) => logs.push(msg),
     onDecision: (decision) => decisions.push(decision),
   });
-  const first = issue();
+  let first: WebhookTls;
   let port = 0;
   before(async () => {
+    first = await issue();
     await server.serve({ cert: first['tls.crt'], key: first['tls.key'] });
     port = server.port ?? 0;
   });
@@ -86,7 +87,7 @@ void describe('WebhookServer', () => {
       await servedFingerprint(port),
       new X509Certificate(first['tls.crt']).fingerprint256,
     );
-    const second = issue();
+    const second = await issue();
     await server.serve({ cert: second['tls.crt'], key: second['tls.key'] });
     assert.equal(server.port, port, 'same listener');
     assert.equal(
@@ -107,7 +108,7 @@ void describe('CertificateFiles', () => {
   });
 
   void it('serves DIR/tls.crt and DIR/tls.key as they are on disk', async () => {
-    const tls = issue();
+    const tls = await issue();
     writeFileSync(join(dir, 'tls.crt'), tls['tls.crt']);
     writeFileSync(join(dir, 'tls.key'), tls['tls.key']);
     const served: string[] = [];
