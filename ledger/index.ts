@@ -5,7 +5,7 @@ export * from './keys.ts';
 export * from './ledger.ts';
 export * from './outcomes.ts';
 export * from './snapshot.ts';
-export { scriptSha, scriptSources, type LedgerClient } from './scripts.ts';
+export { registerScripts, scriptSha, scriptSources, type LedgerClient } from './scripts.ts';
 export * from './plan.ts';
 export * from './reaper.ts';
 export * from './workloads.ts';

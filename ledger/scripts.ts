@@ -39,7 +39,13 @@ const registered = new WeakSet<LedgerClient>();
 
 type ScriptCommand = (numKeys: number, ...keysAndArgs: (string | number)[]) => Promise<unknown>;
 
-function register(client: LedgerClient): void {
+/**
+ * Defines the ledger scripts as commands on `client`. A client with auto-pipelining must have
+ * them before its first command: ioredis builds each auto-pipeline with the commands the client
+ * has at that moment, and a script call queued into an older one crashes the process
+ * (`results[i] is not iterable`).
+ */
+export function registerScripts(client: LedgerClient): void {
   if (registered.has(client)) return;
   for (const script of scriptNames) {
     client.defineCommand(commandName(script), { lua: scriptSources[script] });
@@ -54,7 +60,7 @@ export function runScript(
   keys: readonly string[],
   args: readonly (string | number)[],
 ): Promise<unknown> {
-  register(client);
+  registerScripts(client);
   const command = (client as unknown as Record<string, ScriptCommand | undefined>)[
     commandName(name)
   ];

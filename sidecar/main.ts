@@ -1,7 +1,7 @@
 // flashguard-sidecar: the entrypoint the image runs (compiled) and the demo and tests run.
 import { hostname } from 'node:os';
 import { loadFlashSaleFile, withDefaults } from '../api/v1alpha1/index.ts';
-import { formatWorkloadRef, type WorkloadRef } from '../ledger/index.ts';
+import { formatWorkloadRef, registerScripts, type WorkloadRef } from '../ledger/index.ts';
 import { CheckoutPipeline } from './checkout.ts';
 import { parseConfig, usage } from './config.ts';
 import { SidecarMetrics } from './metrics.ts';
@@ -35,6 +35,7 @@ try {
 // Auto-pipelining: the checkouts of one event-loop turn share one write to Redis (measured with
 // `npm run bench -- storm`: half the sidecar's socket writes per admitted checkout).
 const redis = connectRedis(config.redisUrl, { ...redisCa, enableAutoPipelining: true });
+registerScripts(redis);
 const subscriber = connectRedis(config.redisUrl, redisCa);
 const clock = () => Date.now();
 const syncOptions: SyncOptions = {
