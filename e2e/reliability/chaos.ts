@@ -30,6 +30,8 @@ export interface ChaosOptions extends LaneShape {
 }
 
 const SALE = 'chaos';
+const REFERENCE_SKU = 'reference';
+const REFERENCE_STOCK = 1_000_000;
 const WORKLOAD = 'shop/Deployment/checkout';
 // A slow shop throughout, so kills catch checkouts in flight.
 const SHOP_DELAY_MS = 20;
@@ -133,7 +135,11 @@ export async function runChaos(options: ChaosOptions) {
     await sales.apply(
       flashSale(SALE, {
         workload: { name: 'checkout' },
-        items: [{ sku: 'phone', stock: options.stock, perUserLimit: 2 }],
+        items: [
+          { sku: 'phone', stock: options.stock, perUserLimit: 2 },
+          // The reference storm buys this one, so the chaos storm finds the stock untouched.
+          { sku: REFERENCE_SKU, stock: REFERENCE_STOCK, perUserLimit: 2 },
+        ],
         checkout: { upstreamTimeoutMilliseconds: 1000 },
         reservation: { ttlSeconds: 2 },
         orderStatus: { url: `${shop.url}/orders/{reservation}` },
@@ -152,7 +158,7 @@ export async function runChaos(options: ChaosOptions) {
 
     // The reference: the same storm, no faults.
     const referenceStarted = performance.now();
-    const reference = startLanes([...survivors, firstVictim], options);
+    const reference = startLanes([...survivors, firstVictim], { ...options, sku: REFERENCE_SKU });
     await sleep(options.referenceMs);
     await reference.stop();
     const referenceFigures = summarize(
@@ -217,7 +223,8 @@ export async function runChaos(options: ChaosOptions) {
 
     // Sell what is left, so the stock is what bounds the orders.
     const ledger = new SaleLedger(client, { namespace: 'shop', name: SALE });
-    const left = (await ledger.snapshot())?.items[0]?.available ?? 0;
+    const items = async () => (await ledger.snapshot())?.items ?? [];
+    const left = (await items()).find((i) => i.sku === 'phone')?.available ?? 0;
     const drain = await Promise.all(
       survivors.map((s) =>
         shopperStorm(s.url, Math.ceil((left * 1.2) / survivors.length) + 10, options.concurrency),
@@ -229,26 +236,33 @@ export async function runChaos(options: ChaosOptions) {
     const settled = await waitFor(
       'every reservation settled',
       async () => {
-        const item = (await ledger.snapshot())?.items[0];
-        return item !== undefined && item.reserved === 0 ? item : undefined;
+        const now = await items();
+        return now.length > 0 && now.every((i) => i.reserved === 0) ? now : undefined;
       },
       { timeoutMs: 30_000, intervalMs: 200 },
-    ).catch(async () => (await ledger.snapshot())?.items[0]);
+    ).catch(items);
     const settleMs = performance.now() - settleStarted;
-    if (settled === undefined) throw new Error('the sale has no ledger');
+    const phone = settled.find((i) => i.sku === 'phone');
+    if (phone === undefined) throw new Error('the sale has no ledger');
 
     const stats = await shop.stats();
-    const committed = stats.skus.phone?.units ?? 0;
+    const committed = (sku: string) => stats.skus[sku]?.units ?? 0;
+    // Per SKU: units neither available, reserved nor sold, and units sold with no order.
+    const lost = settled.map(
+      (i) =>
+        Math.abs(i.total - i.available - i.reserved - i.sold) +
+        Math.max(0, i.sold - committed(i.sku)),
+    );
+    // Upstream calls and reservations of both SKUs: the reference storm's count on both sides.
     const orderIds = await client.hkeys(saleKeys({ namespace: 'shop', name: SALE }).orders);
-    const gap = settled.total - settled.available - settled.reserved - settled.sold;
     const stayedUp = [...lanes.storms].filter(([s]) => !killed.has(s)).flatMap(([, r]) => r);
     const victims = [...lanes.storms].filter(([s]) => killed.has(s)).flatMap(([, r]) => r);
     const chaos = summarize([...stayedUp, ...victims], chaosMs);
     return {
-      oversold: Math.max(0, committed - options.stock),
-      lost_units: Math.abs(gap) + Math.max(0, settled.sold - committed),
+      oversold: Math.max(0, committed('phone') - options.stock),
+      lost_units: lost.reduce((a, b) => a + b, 0),
       unanswered: summarize([...stayedUp, ...drain], chaosMs).unanswered,
-      in_doubt_unsettled: settled.reserved,
+      in_doubt_unsettled: settled.reduce((n, i) => n + i.reserved, 0),
       victim_unanswered: summarize(victims, chaosMs).unanswered,
       upstream_calls: stats.checkoutCalls,
       // Reservations made; each upstream call needs one.
@@ -257,9 +271,9 @@ export async function runChaos(options: ChaosOptions) {
       breaker_closed: breakers.closed(),
       leader_takeover: takeover,
       stock: options.stock,
-      committed_units: committed,
-      ledger_sold: settled.sold,
-      available_after: settled.available,
+      committed_units: committed('phone'),
+      ledger_sold: phone.sold,
+      available_after: phone.available,
       settle_ms: Math.round(settleMs),
       faults: injected,
       reference: referenceFigures,
@@ -296,10 +310,10 @@ export async function chaosBenchmark(options: {
       ? ciChaos
       : {
           survivors: 3,
-          stock: 3000,
+          stock: 20_000,
           roundRequests: 40,
           concurrency: 4,
-          pauseMs: 0,
+          pauseMs: 100,
           referenceMs: 10_000,
         },
   );

@@ -7,6 +7,8 @@ import { runStorm, type StormResult } from '../demo/storm.ts';
 import type { RunningSidecar } from '../support/sidecar.ts';
 
 export interface LaneShape {
+  /** The SKU every storm buys. */
+  sku?: string;
   /** Requests per storm. */
   roundRequests: number;
   concurrency: number;
@@ -29,6 +31,8 @@ export interface LaneRun {
 // Users drawn from a million: distinct across storms, so per-user limits rarely bite.
 const USERS = 1_000_000;
 
+const DEAD_SIDECAR_PAUSE_MS = 200;
+
 let seeds = 1;
 
 /** One storm of `requests` through `target`, with the reliability suite's shopper mix. */
@@ -36,10 +40,11 @@ export function shopperStorm(
   target: string,
   requests: number,
   concurrency: number,
+  sku = 'phone',
 ): Promise<StormResult> {
   return runStorm({
     target,
-    skus: ['phone'],
+    skus: [sku],
     users: USERS,
     requests,
     duplicateRatio: 0.1,
@@ -58,9 +63,17 @@ export function startLanes(sidecars: readonly RunningSidecar[], shape: LaneShape
   const drive = async (lane: Lane) => {
     while (!stopping) {
       const sidecar = lane.current;
-      const result = await shopperStorm(sidecar.url, shape.roundRequests, shape.concurrency);
+      const result = await shopperStorm(
+        sidecar.url,
+        shape.roundRequests,
+        shape.concurrency,
+        shape.sku,
+      );
       storms.set(sidecar, [...(storms.get(sidecar) ?? []), result]);
-      await sleep(shape.pauseMs);
+      // A killed sidecar refuses at once: without a floor its lane would spin until replaced.
+      await sleep(
+        result.answered === 0 ? Math.max(shape.pauseMs, DEAD_SIDECAR_PAUSE_MS) : shape.pauseMs,
+      );
     }
   };
   const driving = Promise.all(lanes.map(drive));
