@@ -53,15 +53,31 @@ async function breakerStates(sidecar: RunningSidecar): Promise<number[]> {
   return [...text.matchAll(/^flashguard_breaker_state\{[^}]*\} (\d+)$/gm)].map((m) => Number(m[1]));
 }
 
-/** Watches the sidecars' breakers: which opened, and which of those closed again after. */
-function watchBreakers(sidecars: () => readonly RunningSidecar[]) {
+/**
+ * Watches the sidecars' breakers: which opened, which of those closed again after, and every
+ * change seen (`name state@ms`, 0 closed, 1 half-open, 2 open).
+ */
+function watchBreakers(
+  sidecars: () => readonly RunningSidecar[],
+  name: (sidecar: RunningSidecar) => string,
+) {
   const opened = new Set<RunningSidecar>();
   const closedAfterOpen = new Set<RunningSidecar>();
+  const last = new Map<RunningSidecar, string>();
+  const changes: string[] = [];
+  const started = performance.now();
   let watching = true;
   const poll = async () => {
     while (watching) {
       for (const sidecar of sidecars()) {
         const states = await breakerStates(sidecar).catch((): number[] => []);
+        const seen = states.join(',');
+        if (seen !== '' && seen !== last.get(sidecar)) {
+          last.set(sidecar, seen);
+          changes.push(
+            `${name(sidecar)} ${seen}@${String(Math.round(performance.now() - started))}`,
+          );
+        }
         if (states.includes(BREAKER_OPEN)) {
           opened.add(sidecar);
           closedAfterOpen.delete(sidecar);
@@ -75,7 +91,10 @@ function watchBreakers(sidecars: () => readonly RunningSidecar[]) {
   const polling = poll();
   return {
     opened: () => opened.size > 0,
-    closed: () => opened.size > 0 && [...opened].every((s) => closedAfterOpen.has(s)),
+    // A killed sidecar's breaker dies with it: only those still running must have closed.
+    closed: () =>
+      closedAfterOpen.size > 0 && sidecars().every((s) => !opened.has(s) || closedAfterOpen.has(s)),
+    changes,
     async stop() {
       watching = false;
       await polling;
@@ -170,7 +189,10 @@ export async function runChaos(options: ChaosOptions) {
     const lanes = startLanes([...survivors, firstVictim], options);
     const victimLane = lanes.lanes.at(-1);
     if (victimLane === undefined) throw new Error('no victim lane');
-    const breakers = watchBreakers(() => lanes.lanes.map((l) => l.current));
+    const breakers = watchBreakers(
+      () => lanes.lanes.map((l) => l.current),
+      (s) => names.get(s) ?? '',
+    );
     const killed = new Set<RunningSidecar>();
     const injected: string[] = [];
     const killVictim = async (replacement: string) => {
@@ -185,7 +207,7 @@ export async function runChaos(options: ChaosOptions) {
     await killVictim('victim-2');
 
     await shop.setFaults({ failRatio: 1 });
-    injected.push('shop 5xx');
+    injected.push(`shop 5xx@${String(Math.round(performance.now() - chaosStarted))}`);
     await within('a breaker to open', breakers.opened, 20_000);
     await shop.setFaults({ failRatio: 0 });
     await within('the open breakers to close', breakers.closed, 20_000);
@@ -216,6 +238,8 @@ export async function runChaos(options: ChaosOptions) {
     await cp.restartApiServer();
     injected.push('apiserver restart');
     await sleep(FAULT_WINDOW_MS);
+    // A breaker may have opened again on the later faults; the storm goes on until it closes.
+    await within('the breakers to close', breakers.closed, 20_000);
 
     await lanes.stop();
     await breakers.stop();
@@ -269,6 +293,7 @@ export async function runChaos(options: ChaosOptions) {
       admitted: orderIds.filter((id) => !id.includes('#')).length,
       breaker_opened: breakers.opened(),
       breaker_closed: breakers.closed(),
+      breaker_changes: breakers.changes,
       leader_takeover: takeover,
       stock: options.stock,
       committed_units: committed('phone'),
