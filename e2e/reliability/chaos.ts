@@ -195,31 +195,34 @@ export async function runChaos(options: ChaosOptions) {
     );
     const killed = new Set<RunningSidecar>();
     const injected: string[] = [];
+    const inject = (fault: string) => {
+      injected.push(`${fault}@${String(Math.round(performance.now() - chaosStarted))}`);
+    };
     const killVictim = async (replacement: string) => {
       const victim = victimLane.current;
+      inject(`sidecar ${names.get(victim) ?? ''} SIGKILL`);
       await victim.process.stop('SIGKILL');
       killed.add(victim);
       victimLane.current = await start(replacement);
-      injected.push(`sidecar ${names.get(victim) ?? ''} SIGKILL`);
     };
 
     await sleep(FAULT_WINDOW_MS);
     await killVictim('victim-2');
 
     await shop.setFaults({ failRatio: 1 });
-    injected.push(`shop 5xx@${String(Math.round(performance.now() - chaosStarted))}`);
+    inject('shop 5xx');
     await within('a breaker to open', breakers.opened, 20_000);
     await shop.setFaults({ failRatio: 0 });
     await within('the open breakers to close', breakers.closed, 20_000);
 
     await shop.setFaults({ commitThenHangRatio: 0.1, resetRatio: 0.05 });
-    injected.push('shop commit-then-hang and resets');
+    inject('shop commit-then-hang and resets');
     await sleep(FAULT_WINDOW_MS);
     await shop.setFaults({ commitThenHangRatio: 0, resetRatio: 0 });
 
     await redis.stop('SIGTERM');
     await redis.start();
-    injected.push('redis graceful restart');
+    inject('redis graceful restart');
     await sleep(FAULT_WINDOW_MS);
 
     await killVictim('victim-3');
@@ -230,13 +233,13 @@ export async function runChaos(options: ChaosOptions) {
     });
     const standby = operators.find((o) => o !== oldLeader);
     await oldLeader.process.stop('SIGKILL');
-    injected.push('operator leader SIGKILL');
+    inject('operator leader SIGKILL');
     const takeover =
       standby !== undefined &&
       (await within('the standby to lead', () => isLeader(standby).catch(() => false), 30_000));
 
     await cp.restartApiServer();
-    injected.push('apiserver restart');
+    inject('apiserver restart');
     await sleep(FAULT_WINDOW_MS);
     // A breaker may have opened again on the later faults; the storm goes on until it closes.
     await within('the breakers to close', breakers.closed, 20_000);

@@ -90,11 +90,16 @@ export function startLanes(sidecars: readonly RunningSidecar[], shape: LaneShape
 /** What a set of storms added up to. */
 export function summarize(storms: readonly StormResult[], elapsedMs: number) {
   const answered = storms.reduce((n, s) => n + s.answered, 0);
+  const committed = storms
+    .flatMap((s) => s.outcomes)
+    .reduce((n, o) => n + (o.status === 201 ? o.count : 0), 0);
   return {
     requests: storms.reduce((n, s) => n + s.planned, 0),
     answered,
     unanswered: storms.reduce((n, s) => n + s.planned - s.answered, 0),
     answered_per_second: Math.round((answered / elapsedMs) * 1000),
+    // Answers include fast refusals (breaker open, Redis away): checkouts sold show the cost.
+    sold_per_second: Math.round((committed / elapsedMs) * 1000),
     // Storms report percentiles, not samples: the worst storm's p99 bounds the run's.
     worst_storm_p99_ms: Math.round(Math.max(0, ...storms.map((s) => s.latencyMs.p99))),
   };
