@@ -1,11 +1,16 @@
-// `helm install` of the chart on a real control plane, then the operator run as a local process
-// under the identity the chart gives it — its ServiceAccount's token — reconciling a FlashSale
-// to Ready with a real Redis; and a hand-written table of what that identity may and may not do.
+// `helm install` of the chart on a real control plane (with the controller-manager), its webhook
+// pointed by `webhook.url` at the operator run as a local process under the identity the chart
+// gives it — its ServiceAccount's token —, which manages the webhook's TLS, reconciles a
+// FlashSale to Ready with a real Redis and injects the sidecar into an opted-in Deployment's Pods;
+// and a hand-written table of what that identity may and may not do.
 //
 // Running the operator as the chart's ServiceAccount outside the cluster (also docs/install.md):
 //   kubectl create token <sa> -n <release namespace>   → a short-lived bound token
 //   a kubeconfig with the apiserver's URL, its CA, and `user: { token }`
 //   POD_NAMESPACE=<release namespace> node operator/main.ts --kubeconfig that-file --redis URL
+//     --webhook-listen 127.0.0.1:PORT --webhook-config <release webhook configuration>
+//     --webhook-secret <release webhook TLS Secret> --webhook-hosts 127.0.0.1 --sidecar-image IMAGE
+//   helm install … --set webhook.url=https://127.0.0.1:PORT   (the chart appends /inject)
 // Nothing the operator does then succeeds unless the chart's RBAC allows it.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -20,12 +25,15 @@ import { startOperator } from '../support/operator.ts';
 import { freePort, waitFor, type ManagedProcess } from '../support/process.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
 import { flashSale } from '../support/sidecar.ts';
+import { deployment } from '../support/workloads.ts';
 import { chartDir, type K8sObject } from './chart.ts';
 
 const release = 'fg';
 const namespace = 'flashguard-system';
 const serviceAccount = 'fg-flashguard';
 const webhookConfig = 'fg-flashguard-inject';
+const webhookSecret = `${release}-flashguard-webhook-tls`;
+const sidecarImage = 'registry.invalid/flashguard-sidecar:e2e';
 
 interface Condition {
   type: string;
@@ -70,8 +78,8 @@ const permissions: Permission[] = [
   ['create', 'leases.coordination.k8s.io', namespace, true],
   ['update', 'leases.coordination.k8s.io', namespace, true],
   ['create', 'leases.coordination.k8s.io', 'shop', false],
-  ['update', `secrets/${release}-flashguard-webhook-tls`, namespace, true],
-  ['delete', `secrets/${release}-flashguard-webhook-tls`, namespace, false],
+  ['update', `secrets/${webhookSecret}`, namespace, true],
+  ['delete', `secrets/${webhookSecret}`, namespace, false],
   ['list', 'secrets', namespace, false],
   ['delete', 'pods', 'shop', false],
   ['create', 'pods', 'shop', false],
@@ -123,9 +131,11 @@ void describe('helm install of the chart, and the operator under its ServiceAcco
   let cp: ControlPlane;
   let redis: RedisServer;
   let operator: ManagedProcess | undefined;
+  let webhookPort: number;
 
   before(async () => {
-    [cp, redis] = await Promise.all([startControlPlane(), startRedis()]);
+    webhookPort = await freePort();
+    [cp, redis] = await Promise.all([startControlPlane({ controllerManager: true }), startRedis()]);
     // KEDA's ScaledObject resource as a cluster with KEDA serves it (name and group; the schema
     // does not matter here), so `kubectl auth can-i` can resolve keda.sh/scaledobjects.
     await cp.kubectl(['apply', '-f', '-'], { input: JSON.stringify(kedaScaledObjectCrd) });
@@ -142,6 +152,7 @@ void describe('helm install of the chart, and the operator under its ServiceAcco
       chartDir,
       ...['-n', namespace, '--create-namespace'],
       ...['--set', `operator.redis.url=${redis.url}`],
+      ...['--set', `webhook.url=https://127.0.0.1:${String(webhookPort)}`],
     ]);
     const status = await cp.helm(['status', release, '-n', namespace, '-o', 'json']);
     const info = (JSON.parse(status.stdout) as { info: { status: string; notes: string } }).info;
@@ -205,6 +216,11 @@ void describe('helm install of the chart, and the operator under its ServiceAcco
       identity: 'sa-operator',
       logDir: join(cp.dir, 'logs'),
       leaseSeconds: 4,
+      args: [
+        ...['--webhook-listen', `127.0.0.1:${String(webhookPort)}`],
+        ...['--webhook-config', webhookConfig, '--webhook-secret', webhookSecret],
+        ...['--webhook-hosts', '127.0.0.1', '--sidecar-image', sidecarImage],
+      ],
     });
     operator = started.process;
 
@@ -250,6 +266,77 @@ void describe('helm install of the chart, and the operator under its ServiceAcco
       JSON.parse(events.stdout) as { items: { involvedObject: { name: string } }[] }
     ).items.filter((e) => e.involvedObject.name === 'launch');
     assert.ok(saleEvents.length > 0, 'the operator recorded Events on the sale');
+  });
+
+  void it("injects the sidecar into an opted-in Deployment's Pods through the chart's webhook", async () => {
+    // The operator made its CA and serving certificate under the ServiceAccount and patched the
+    // release's webhook configuration with the CA: the apiserver now trusts it.
+    const caBundle = await waitFor(
+      'the caBundle patched by the operator',
+      async () => {
+        const got = await cp.kubectl([
+          ...['get', 'mutatingwebhookconfiguration', webhookConfig],
+          ...['-o', 'jsonpath={.webhooks[0].clientConfig.caBundle}'],
+        ]);
+        return got.stdout === '' ? undefined : got.stdout;
+      },
+      { timeoutMs: 30_000, intervalMs: 250 },
+    );
+    const secret = await cp.kubectl([
+      ...['get', 'secret', webhookSecret, '-n', namespace],
+      ...['-o', 'jsonpath={.data.ca\\.crt}'],
+    ]);
+    assert.equal(caBundle, secret.stdout);
+
+    const port = { name: 'http', containerPort: 8080 };
+    const optedIn = deployment('checkout', {
+      namespace: 'shop',
+      labels: { 'flashguard.dev/inject': 'true' },
+      port,
+    });
+    await cp.kubectl(['apply', '-f', '-'], { input: JSON.stringify(optedIn) });
+    await cp.kubectl(['apply', '-f', '-'], {
+      input: JSON.stringify(deployment('catalog', { namespace: 'shop', port })),
+    });
+    interface StoredPod {
+      spec: {
+        initContainers?: {
+          name: string;
+          image: string;
+          restartPolicy?: string;
+          ports?: { name?: string }[];
+        }[];
+        containers: { name: string; ports?: { name?: string }[] }[];
+      };
+    }
+    const podOf = (app: string) =>
+      waitFor(
+        `a Pod of ${app} from its ReplicaSet`,
+        async () => {
+          const got = await cp.kubectl([
+            'get',
+            'pods',
+            '-n',
+            'shop',
+            '-l',
+            `app=${app}`,
+            '-o',
+            'json',
+          ]);
+          return (JSON.parse(got.stdout) as { items: StoredPod[] }).items[0];
+        },
+        { timeoutMs: 60_000, intervalMs: 250 },
+      );
+    const injected = await podOf('checkout');
+    const sidecar = injected.spec.initContainers?.find((c) => c.name === 'flashguard-sidecar');
+    assert.equal(sidecar?.restartPolicy, 'Always', 'a native sidecar');
+    assert.equal(sidecar.image, sidecarImage);
+    // The Service's named port now leads to the sidecar; the app's port was renamed.
+    assert.ok(sidecar.ports?.some((p) => p.name === 'http'));
+    assert.ok(!injected.spec.containers[0]?.ports?.some((p) => p.name === 'http'));
+    const untouched = await podOf('catalog');
+    assert.equal(untouched.spec.initContainers, undefined);
+    assert.equal(untouched.spec.containers[0]?.ports?.[0]?.name, 'http');
   });
 
   void it('lets the ServiceAccount do what the operator needs, and nothing listed beyond', async () => {
