@@ -15,10 +15,13 @@ let ledger: SaleLedger;
 before(async () => {
   primary = await startRedis({ args: ['--repl-diskless-sync-delay', '0'] });
   replica = await startRedis({ args: ['--replicaof', '127.0.0.1', String(primary.port)] });
-  await waitFor('the replica to sync', async () =>
-    (await replica.cli('INFO', 'replication')).includes('master_link_status:up') ? true : undefined,
-  );
   client = new Redis(primary.port, '127.0.0.1');
+  // A freshly synced replica starts acknowledging offsets up to a second after its link is up
+  // (measured here); until then WAIT counts it out. Wait until it acknowledges a write.
+  await waitFor('the replica to acknowledge a write', async () => {
+    const [, acked] = (await client.pipeline().incr('warm-up').wait(1, 100).exec()) ?? [];
+    return acked?.[1] === 1 ? true : undefined;
+  });
   ledger = new SaleLedger(client, { namespace: 'shop', name: 'acked' });
   const now = Date.now();
   await ledger.preload({
