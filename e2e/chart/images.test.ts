@@ -21,6 +21,7 @@ import { stringify } from 'yaml';
 import { startControlPlane, type ControlPlane } from '../controlplane/controlplane.ts';
 import { runCommand } from '../controlplane/commands.ts';
 import { freePort, removeOnExit, startProcess, waitFor, waitForHttp } from '../support/process.ts';
+import { leaseHolder } from '../support/operator.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
 import { flashSale, startShop, type RunningShop } from '../support/sidecar.ts';
 
@@ -238,14 +239,7 @@ void describe('the Dockerfile and the compiled entrypoints its images run', () =
       await waitFor(
         'the compiled operator to hold the Lease',
         async () => {
-          const holder = await cp.kubectl([
-            'get',
-            'lease',
-            'flashguard-operator',
-            '-o',
-            'jsonpath={.spec.holderIdentity}',
-          ]);
-          return holder.stdout === 'operator-image-check' ? true : undefined;
+          return (await leaseHolder(cp)) === 'operator-image-check' ? true : undefined;
         },
         { timeoutMs: 30_000, intervalMs: 250 },
       );

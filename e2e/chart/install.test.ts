@@ -21,7 +21,7 @@ import { parseAllDocuments } from 'yaml';
 import { SaleLedger } from '../../ledger/index.ts';
 import { connectRedis } from '../../sidecar/redis.ts';
 import { startControlPlane, type ControlPlane } from '../controlplane/controlplane.ts';
-import { startOperator } from '../support/operator.ts';
+import { leaseHolder, startOperator } from '../support/operator.ts';
 import { freePort, waitFor, type ManagedProcess } from '../support/process.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
 import { flashSale } from '../support/sidecar.ts';
@@ -251,16 +251,7 @@ void describe('helm install of the chart, and the operator under its ServiceAcco
     } finally {
       client.disconnect();
     }
-    const holder = await cp.kubectl([
-      'get',
-      'lease',
-      'flashguard-operator',
-      '-n',
-      namespace,
-      '-o',
-      'jsonpath={.spec.holderIdentity}',
-    ]);
-    assert.equal(holder.stdout, 'sa-operator');
+    assert.equal(await leaseHolder(cp, namespace), 'sa-operator');
     const events = await cp.kubectl(['get', 'events', '-n', 'shop', '-o', 'json']);
     const saleEvents = (
       JSON.parse(events.stdout) as { items: { involvedObject: { name: string } }[] }

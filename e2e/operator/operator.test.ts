@@ -12,6 +12,7 @@ import {
   flashSales,
   iso,
   isReady,
+  leaseHolder,
   startOperator,
   type StoredCondition,
 } from '../support/operator.ts';
@@ -68,18 +69,6 @@ void describe('the operator on a real control plane with real Redis', () => {
 
   const sales = () => flashSales(cp);
   const getSale = (name: string, namespace = 'default') => sales().get(name, namespace);
-  const leaseHolder = async (): Promise<string> =>
-    (
-      await cp.kubectl([
-        'get',
-        'lease',
-        'flashguard-operator',
-        '-n',
-        'default',
-        '-o',
-        'jsonpath={.spec.holderIdentity}',
-      ])
-    ).stdout;
   const ledgerOf = (name: string, namespace = 'default') =>
     new SaleLedger(client, { namespace, name });
   const applyJson = (doc: unknown) => sales().apply(doc);
@@ -284,14 +273,14 @@ void describe('the operator on a real control plane with real Redis', () => {
     // The standby renews a long Lease once it leads, so the apiserver restart below cannot
     // cost it the leadership: what recovers there is its informer, not a new term.
     await startNamedOperator('second', 30);
-    assert.equal(await leaseHolder(), 'first');
+    assert.equal(await leaseHolder(cp), 'first');
     const [first] = operators;
     assert.ok(first);
     await first.stop('SIGKILL');
     const killed = performance.now();
     await waitFor(
       'the standby to hold the Lease',
-      async () => ((await leaseHolder()) === 'second' ? true : undefined),
+      async () => ((await leaseHolder(cp)) === 'second' ? true : undefined),
       { timeoutMs: 20_000, intervalMs: 50 },
     );
     const takeover = performance.now() - killed;
@@ -317,7 +306,7 @@ void describe('the operator on a real control plane with real Redis', () => {
     const now = Date.now();
     await applyJson(sale('after-restart', now - 1000, now + 600_000, 'Delete'));
     await waitLoadedAndReady('after-restart', 'default', { A: 10, B: 5 }, 60_000);
-    assert.equal(await leaseHolder(), 'second');
+    assert.equal(await leaseHolder(cp), 'second');
   });
 
   void it('Redis away: a condition and a Warning, no crash; back empty: Failed, never reloaded', async () => {
@@ -351,6 +340,6 @@ void describe('the operator on a real control plane with real Redis', () => {
     assert.ok(leader);
     await leader.stop('SIGTERM', 10_000);
     assert.equal(await leader.exited, 0);
-    assert.equal(await leaseHolder(), '');
+    assert.equal(await leaseHolder(cp), '');
   });
 });

@@ -125,3 +125,12 @@ export async function installFlashSaleCrd(cp: ControlPlane): Promise<void> {
   await cp.kubectl(['apply', '-f', join(root, 'crds')]);
   await cp.kubectl(['wait', '--for=condition=Established', 'crd/flashsales.flashguard.dev']);
 }
+
+/** Who holds the operator's leader Lease in `namespace`; '' when nobody does yet. */
+export async function leaseHolder(cp: ControlPlane, namespace = 'default'): Promise<string> {
+  const got = await cp.kubectl([
+    ...['get', 'lease', 'flashguard-operator', '-n', namespace],
+    ...['-o', 'jsonpath={.spec.holderIdentity}'],
+  ]);
+  return got.stdout;
+}

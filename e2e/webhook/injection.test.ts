@@ -13,7 +13,13 @@ import { connect } from 'node:tls';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startControlPlane, type ControlPlane } from '../controlplane/controlplane.ts';
-import { flashSales, isReady, startOperator, type RunningOperator } from '../support/operator.ts';
+import {
+  flashSales,
+  isReady,
+  leaseHolder,
+  startOperator,
+  type RunningOperator,
+} from '../support/operator.ts';
 import { SaleLedger } from '../../ledger/index.ts';
 import { connectRedis, whenReady } from '../../sidecar/redis.ts';
 import { freePort, startProcess, waitFor, waitForHttp } from '../support/process.ts';
@@ -187,15 +193,7 @@ void describe('sidecar injection through the operator’s webhook', () => {
     // Ready only once it serves the webhook, which a standby does from the leader's Secret.
     const standby = await startWebhookOperator('standby', port);
     try {
-      const { stdout: holder } = await cp.kubectl([
-        'get',
-        'lease',
-        'flashguard-operator',
-        '-n',
-        'default',
-        '-o',
-        'jsonpath={.spec.holderIdentity}',
-      ]);
+      const holder = await leaseHolder(cp);
       assert.equal(holder, 'webhook');
       const socket = connect({ host: '127.0.0.1', port, rejectUnauthorized: false });
       await once(socket, 'secureConnect');
