@@ -1,5 +1,7 @@
 // Ledger throughput on the success path, beside redis-benchmark running the same reserve script
-// by EVALSHA, at the same connections and pipeline depth, against the same redis-server.
+// by EVALSHA, at the same connections and pipeline depth, against the same redis-server. Our side
+// issues its 16 reserves per connection in one turn, so the ledger sends them as one script call
+// (ledger/batch.ts); redis-benchmark sends 16 calls of one reservation each.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
@@ -116,18 +118,19 @@ async function runReferenceSide(server: RedisServer, requests: number, round: nu
       '--csv',
       'EVALSHA',
       sha,
+      // A batch of one, as the sidecar sends a lone checkout (ledger/scripts/reserve.lua).
       '5',
       k.meta,
-      k.stock(SKU),
-      k.users(SKU),
       k.orders,
       k.pending,
+      k.stock(SKU),
+      k.users(SKU),
+      k.events,
       '__rand_int__',
       SKU,
       '__rand_int__',
       '1',
       String(TTL_MS),
-      k.events,
     ],
     { maxBuffer: 1 << 20 },
   ).catch((error: unknown) => {

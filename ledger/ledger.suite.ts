@@ -17,6 +17,7 @@ import {
   type Reservation,
   type SaleEvent,
   type SaleRef,
+  type SettleAction,
   type ShopAnswer,
 } from './index.ts';
 
@@ -392,6 +393,77 @@ export function ledgerSuite(label: string, start: () => Promise<SuiteTarget>): v
           inDoubt: 0,
         });
       });
+    });
+
+    test('property: calls made in one turn, batched into one script call each, answer and count as the same calls one by one', async () => {
+      const request = fc.record({
+        sku: fc.constantFrom('a', 'b', 'missing'),
+        user: fc.constantFrom('u0', 'u1', 'u2'),
+        quantity: fc.integer({ min: 1, max: 3 }),
+        key: fc.option(fc.constantFrom('k0', 'k1', 'k2'), { nil: undefined }),
+      });
+      const settlement = fc.record({
+        action: fc.constantFrom('confirm' as const, 'release' as const, 'in-doubt' as const),
+        pick: fc.nat(),
+      });
+      // Ids and expiry times differ between two sales; everything else must be equal.
+      const comparable = (outcome: object) =>
+        JSON.stringify(outcome, (name, value: unknown) =>
+          name === 'reservation' || name === 'expiresAt' ? undefined : value,
+        );
+      const settle = (ledger: SaleLedger, r: Reservation, action: SettleAction) =>
+        action === 'confirm'
+          ? ledger.confirm(r)
+          : action === 'release'
+            ? ledger.release(r)
+            : ledger.markInDoubt(r);
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(request, { minLength: 1, maxLength: 40 }),
+          fc.array(settlement, { maxLength: 40 }),
+          fc.integer({ min: 0, max: 8 }),
+          async (requests, settlements, stock) => {
+            const items = [
+              { sku: 'a', stock, perUserLimit: 2 },
+              { sku: 'b', stock: 4, perUserLimit: 3 },
+            ];
+            const batched = new SaleLedger(client, newSale());
+            const single = new SaleLedger(client, newSale());
+            await batched.preload(plan(items));
+            await single.preload(plan(items));
+            const calls = requests.map(({ sku, user, quantity, key }) => ({
+              sku,
+              user,
+              quantity,
+              ttlMs: TTL,
+              idempotencyKey: key,
+            }));
+            // All in one turn (no await between them): one reserve call.
+            const together = await Promise.all(calls.map((c) => batched.reserve(c)));
+            const oneByOne = [];
+            for (const c of calls) oneByOne.push(await single.reserve(c));
+            assert.deepEqual(together.map(comparable), oneByOne.map(comparable));
+
+            const reservations = (outcomes: typeof together) =>
+              outcomes.flatMap((o) => (o.kind === 'reserved' ? [o.reservation] : []));
+            const [mineTogether, mineOneByOne] = [reservations(together), reservations(oneByOne)];
+            if (mineTogether.length > 0) {
+              const pick = (list: Reservation[], n: number) => list[n % list.length] as Reservation;
+              const settledTogether = await Promise.all(
+                settlements.map((s) => settle(batched, pick(mineTogether, s.pick), s.action)),
+              );
+              const settledOneByOne = [];
+              for (const s of settlements) {
+                settledOneByOne.push(await settle(single, pick(mineOneByOne, s.pick), s.action));
+              }
+              assert.deepEqual(settledTogether, settledOneByOne);
+            }
+            const [a, b] = [await snapshotOf(batched), await snapshotOf(single)];
+            assert.deepEqual(a.items, b.items);
+          },
+        ),
+        { numRuns: 40 },
+      );
     });
 
     describe('settle', () => {

@@ -12,6 +12,7 @@ import {
   checkUser,
   LedgerArgumentError,
 } from './arguments.ts';
+import { TurnBatcher } from './batch.ts';
 import { formatSaleEvent, type SaleEvent } from './events.ts';
 import { saleKeys, type SaleKeys, type SaleRef } from './keys.ts';
 import {
@@ -132,6 +133,40 @@ function checkPlan(plan: PreloadPlan): void {
   });
 }
 
+/**
+ * The most checkouts one reserve or settle call carries: a script holds Redis while it runs, and
+ * 64 reservations take it well under a millisecond.
+ */
+const MAX_SCRIPT_BATCH = 64;
+
+interface ReserveEntry {
+  reservation: Reservation;
+  user: string;
+  quantity: number;
+  ttlMs: number;
+  ack: ReplicaAck | undefined;
+}
+
+interface ReserveResult {
+  outcome: ReserveOutcome;
+  /** Replicas that acknowledged the batch's writes (replica-ack mode only). */
+  acknowledged: number;
+}
+
+interface SettleEntry {
+  reservation: Reservation;
+  action: SettleAction | 'undo';
+  outcome: string;
+}
+
+/** The per-entry replies of a batched script call. */
+function batchReplies(reply: unknown, entries: number): unknown[] {
+  if (!Array.isArray(reply) || reply.length !== entries) {
+    throw new Error(`expected ${entries} script replies, got ${JSON.stringify(reply)}`);
+  }
+  return reply;
+}
+
 function checkReservation(reservation: Reservation): Reservation {
   return { id: checkReservationId(reservation.id), sku: checkSku(reservation.sku) };
 }
@@ -140,11 +175,21 @@ export class SaleLedger {
   readonly sale: SaleRef;
   readonly #client: LedgerClient;
   readonly #keys: SaleKeys;
+  readonly #reserves: TurnBatcher<ReserveEntry, ReserveResult>;
+  readonly #settles: TurnBatcher<SettleEntry, unknown>;
 
   constructor(client: LedgerClient, sale: SaleRef) {
     this.#client = client;
     this.sale = sale;
     this.#keys = saleKeys(sale);
+    this.#reserves = new TurnBatcher(
+      (_group, entries) => this.#reserveBatch(entries),
+      MAX_SCRIPT_BATCH,
+    );
+    this.#settles = new TurnBatcher(
+      (_group, entries) => this.#settleBatch(entries),
+      MAX_SCRIPT_BATCH,
+    );
   }
 
   /** The SKUs the loaded generation holds, in load order. */
@@ -191,7 +236,10 @@ export class SaleLedger {
     throw new Error(`preload of ${this.sale.namespace}/${this.sale.name}: SKU set kept changing`);
   }
 
-  /** Reserves stock for one checkout: one atomic, idempotent Lua call. */
+  /**
+   * Reserves stock for one checkout: atomic and idempotent, in one Lua call with the other
+   * reserves of this sale made in the same event-loop turn.
+   */
   async reserve(request: ReserveRequest): Promise<ReserveOutcome> {
     const sku = checkSku(request.sku);
     const user = checkUser(request.user);
@@ -202,28 +250,46 @@ export class SaleLedger {
         ? undefined
         : checkIdempotencyKey(request.idempotencyKey);
     const reservation = { id: reservationIdFor(this.sale, user, key), sku };
-    const k = this.#keys;
-    const keys = [k.meta, k.stock(sku), k.users(sku), k.orders, k.pending];
-    const args = [reservation.id, sku, user, quantity, ttlMs, k.events];
     const ack = request.replicaAck;
-    if (ack === undefined) {
-      return parseReserveReply(await runScript(this.#client, 'reserve', keys, args), reservation);
-    }
-    const { reply, acknowledged } = await runScriptThenWait(
-      this.#client,
-      'reserve',
-      keys,
-      args,
-      ack,
+    const { outcome, acknowledged } = await this.#reserves.add(
+      { reservation, user, quantity, ttlMs, ack },
+      ack === undefined ? '' : `${ack.replicas}/${ack.timeoutMs}`,
     );
-    const outcome = parseReserveReply(reply, reservation);
-    if (outcome.kind === 'reserved' && acknowledged < ack.replicas) {
-      // Never forwarded, so undoing it is safe; if the undo fails too, the reservation stays
-      // pending and the reaper holds it as in-doubt: undersold, never oversold.
-      await this.#settle(reservation, 'undo', '').catch(() => undefined);
+    if (ack !== undefined && outcome.kind === 'reserved' && acknowledged < ack.replicas) {
       throw new ReplicaAckError(acknowledged, ack.replicas);
     }
     return outcome;
+  }
+
+  /** One reserve script call for a batch of entries that share their replica-ack setting. */
+  async #reserveBatch(entries: readonly ReserveEntry[]): Promise<ReserveResult[]> {
+    const k = this.#keys;
+    const keys = [k.meta, k.orders, k.pending];
+    const args: (string | number)[] = [k.events];
+    for (const { reservation, user, quantity, ttlMs } of entries) {
+      keys.push(k.stock(reservation.sku), k.users(reservation.sku));
+      args.push(reservation.id, reservation.sku, user, quantity, ttlMs);
+    }
+    const ack = entries[0]?.ack;
+    const { reply, acknowledged } =
+      ack === undefined
+        ? { reply: await runScript(this.#client, 'reserve', keys, args), acknowledged: 0 }
+        : await runScriptThenWait(this.#client, 'reserve', keys, args, ack);
+    const outcomes = batchReplies(reply, entries.length).map((r, i) =>
+      parseReserveReply(r, (entries[i] as ReserveEntry).reservation),
+    );
+    if (ack !== undefined && acknowledged < ack.replicas) {
+      // Never forwarded, so undoing them is safe; if an undo fails too, its reservation stays
+      // pending and the reaper holds it as in-doubt: undersold, never oversold.
+      await Promise.all(
+        outcomes.flatMap((o) =>
+          o.kind === 'reserved'
+            ? [this.#settle(o.reservation, 'undo', '').catch(() => undefined)]
+            : [],
+        ),
+      );
+    }
+    return outcomes.map((outcome) => ({ outcome, acknowledged }));
   }
 
   /** The shop committed the order: the units are sold. `outcome` is replayed to repeats. */
@@ -241,21 +307,26 @@ export class SaleLedger {
     return this.#settle(reservation, 'in-doubt', '');
   }
 
+  /** Settles one reservation, in one Lua call with this sale's other settlements of this turn. */
   async #settle(
     reservation: Reservation,
     action: SettleAction | 'undo',
     outcome: string,
   ): Promise<SettleOutcome> {
-    const { id, sku } = checkReservation(reservation);
+    const checked = checkReservation(reservation);
     checkOutcome(outcome);
+    return parseSettleReply(await this.#settles.add({ reservation: checked, action, outcome }));
+  }
+
+  async #settleBatch(entries: readonly SettleEntry[]): Promise<unknown[]> {
     const k = this.#keys;
-    const reply = await runScript(
-      this.#client,
-      'settle',
-      [k.meta, k.stock(sku), k.users(sku), k.orders, k.pending, k.indoubt],
-      [id, sku, action, outcome, k.events],
-    );
-    return parseSettleReply(reply);
+    const keys = [k.meta, k.orders, k.pending, k.indoubt];
+    const args: string[] = [k.events];
+    for (const { reservation, action, outcome } of entries) {
+      keys.push(k.stock(reservation.sku), k.users(reservation.sku));
+      args.push(reservation.id, reservation.sku, action, outcome);
+    }
+    return batchReplies(await runScript(this.#client, 'settle', keys, args), entries.length);
   }
 
   /**

@@ -1,7 +1,7 @@
 // flashguard-sidecar: the entrypoint the image runs (compiled) and the demo and tests run.
 import { hostname } from 'node:os';
 import { loadFlashSaleFile, withDefaults } from '../api/v1alpha1/index.ts';
-import { formatWorkloadRef, registerLedgerScripts, type WorkloadRef } from '../ledger/index.ts';
+import { formatWorkloadRef, type WorkloadRef } from '../ledger/index.ts';
 import { CheckoutPipeline } from './checkout.ts';
 import { parseConfig, usage } from './config.ts';
 import { SidecarMetrics } from './metrics.ts';
@@ -32,10 +32,10 @@ try {
   console.error(`flashguard-sidecar: --redis-ca: ${(error as Error).message}`);
   process.exit(2);
 }
-// Auto-pipelining: the checkouts of one event-loop turn share one write to Redis (measured with
-// `npm run bench -- storm`: half the sidecar's socket writes per admitted checkout).
-const redis = connectRedis(config.redisUrl, { ...redisCa, enableAutoPipelining: true });
-registerLedgerScripts(redis); // before any command: see why there
+// No auto-pipelining: the ledger already makes one script call of a turn's reserves and one of its
+// settlements (ledger/batch.ts); measured with `npm run bench -- storm`, auto-pipelining on top
+// saved nothing and delayed each call by one more event-loop turn.
+const redis = connectRedis(config.redisUrl, redisCa);
 const subscriber = connectRedis(config.redisUrl, redisCa);
 const clock = () => Date.now();
 const syncOptions: SyncOptions = {

@@ -16,8 +16,8 @@ export const failFastOptions: RedisOptions = {
   connectTimeout: 2000,
   // Reconnect forever, quickly at first, at most every 2 s.
   retryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 2000),
-  // Measured with `npm run bench -- ledger`: ioredis' auto-pipelining cost about 30 % more client
-  // CPU per reservation for the same Redis CPU; concurrent commands pipeline on the socket anyway.
+  // The ledger batches a turn's reserves and settlements into one script call each; ioredis'
+  // auto-pipelining on top cost client CPU (`npm run bench -- ledger`) and a turn of delay.
   enableAutoPipelining: false,
 };
 
