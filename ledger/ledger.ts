@@ -134,8 +134,10 @@ function checkPlan(plan: PreloadPlan): void {
 }
 
 /**
- * The most checkouts one reserve or settle call carries: a script holds Redis while it runs, and
- * 64 reservations take it well under a millisecond.
+ * The most checkouts one reserve or settle call carries. A script holds Redis while it runs: about
+ * 25 µs per entry on the 2-core test machine (INFO commandstats), so 1.5 ms at 64. A cap of 16
+ * (0.4 ms) cost the sidecar more context switches and CPU per admit under the storm bench's
+ * full-speed admit load, in alternating runs: a storm turn often holds more than 16 checkouts.
  */
 const MAX_SCRIPT_BATCH = 64;
 
