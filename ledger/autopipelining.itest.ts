@@ -1,5 +1,6 @@
-// The sidecar's command connection auto-pipelines: a script call issued in the same event-loop
-// turn as another command joins that turn's pipeline, which must know the ledger's scripts.
+// The ledger on an auto-pipelining ioredis client (the sidecar's was one until the ledger batched
+// its own calls): a script call issued in the same event-loop turn as another command joins that
+// turn's pipeline, which must know the ledger's scripts.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, before, test } from 'node:test';

@@ -33,8 +33,8 @@ try {
   process.exit(2);
 }
 // No auto-pipelining: the ledger already makes one script call of a turn's reserves and one of its
-// settlements (ledger/batch.ts); measured with `npm run bench -- storm`, auto-pipelining on top
-// saved nothing and delayed each call by one more event-loop turn.
+// settlements (ledger/batch.ts). In alternating runs of the storm bench's admit load,
+// auto-pipelining on top saved nothing and it delays each call by one more event-loop turn.
 const redis = connectRedis(config.redisUrl, redisCa);
 const subscriber = connectRedis(config.redisUrl, redisCa);
 const clock = () => Date.now();
