@@ -234,9 +234,12 @@ export async function runChaos(options: ChaosOptions) {
     const standby = operators.find((o) => o !== oldLeader);
     await oldLeader.process.stop('SIGKILL');
     inject('operator leader SIGKILL');
+    const leaderKilledAt = performance.now();
     const takeover =
       standby !== undefined &&
       (await within('the standby to lead', () => isLeader(standby).catch(() => false), 30_000));
+    // Measured here: the fault timeline's next mark also counts the apiserver restart.
+    const takeoverMs = Math.round(performance.now() - leaderKilledAt);
 
     await cp.restartApiServer();
     inject('apiserver restart');
@@ -298,6 +301,8 @@ export async function runChaos(options: ChaosOptions) {
       breaker_closed: breakers.closed(),
       breaker_changes: breakers.changes,
       leader_takeover: takeover,
+      // From the SIGKILL to the standby reporting itself leader (Lease duration 3 s).
+      leader_takeover_ms: takeover ? takeoverMs : undefined,
       stock: options.stock,
       committed_units: committed('phone'),
       ledger_sold: phone.sold,
