@@ -260,6 +260,42 @@ void describe('reconcile', () => {
     assert.deepEqual(plan.status.ledger, { id: 'L1', seq: 7 });
   });
 
+  it('fails a loaded ledger that went back in time, keeping the marker it saw', () => {
+    // Redis restored from an older copy mid-sale: same generation, a lower seq.
+    const plan = reconcile(
+      input({ status: { phase: 'Active', ledger: { id: 'L1', seq: 9 } }, snapshot: full }),
+    );
+    assert.equal(plan.status.phase, 'Failed');
+    assert.equal(condition(plan.status, 'Ready'), 'False');
+    assert.equal(
+      plan.status.conditions?.find((c) => c.type === 'Ready')?.reason,
+      'LedgerRolledBack',
+    );
+    assert.deepEqual(plan.status.ledger, { id: 'L1', seq: 9 });
+    assert.equal(plan.preload, undefined);
+    assert.equal(plan.publish, undefined);
+    assert.deepEqual(
+      plan.events.map((e) => [e.type, e.reason]),
+      [['Warning', 'Failed']],
+    );
+    assert.match(plan.events[0]?.message ?? '', /went back in time \(seq 7\)/);
+  });
+
+  it('fails a loaded ledger that is not the one the status remembers', () => {
+    const plan = reconcile(input({ status: { ledger: { id: 'L0', seq: 3 } }, snapshot: full }));
+    assert.equal(plan.status.phase, 'Failed');
+    assert.equal(plan.status.conditions?.find((c) => c.type === 'Ready')?.reason, 'LedgerMismatch');
+    assert.deepEqual(plan.status.ledger, { id: 'L0', seq: 3 });
+  });
+
+  it('takes a loaded ledger at or past the remembered seq as the same ledger, moving on', () => {
+    for (const seq of [7, 5]) {
+      const plan = reconcile(input({ status: { ledger: { id: 'L1', seq } }, snapshot: full }));
+      assert.notEqual(plan.status.phase, 'Failed', `marker seq ${seq}`);
+      assert.deepEqual(plan.status.ledger, { id: 'L1', seq: 7 });
+    }
+  });
+
   it('reports the counts and remembers the marker of a loaded ledger', () => {
     const plan = reconcile(
       input({

@@ -186,6 +186,8 @@ export function reconcile(input: ReconcileInput): Plan {
     snapshot.generation === generation &&
     ledgerMatches(snapshot, settings);
   const marker = input.status?.ledger;
+  const drift = loaded ? ledgerDrift(marker, snapshot) : undefined;
+  if (drift !== undefined) return failed(input, refusedReason(drift), refusalMessage(drift));
   const preload = loaded
     ? undefined
     : preloadPlan(
@@ -292,6 +294,22 @@ export function atMost(result: Result, ms: number): Result {
 function withoutStatus(sale: unknown): unknown {
   if (typeof sale !== 'object' || sale === null) return sale;
   return Object.fromEntries(Object.entries(sale).filter(([key]) => key !== 'status'));
+}
+
+/**
+ * A loaded ledger that is not the one the status remembers, or that went back in time: Redis was
+ * replaced or restored from an older copy while the sale ran. Preload checks the same marker; this
+ * catches it between preloads, before the status would adopt the older counts. A loss shorter
+ * than the status sync interval stays invisible to the marker (docs/reliability.md).
+ */
+function ledgerDrift(
+  marker: { id: string; seq: number } | undefined,
+  snapshot: LedgerSnapshot,
+): RefusedPreload | undefined {
+  if (marker === undefined) return undefined;
+  if (marker.id !== snapshot.ledgerId) return { kind: 'ledger-mismatch', found: snapshot.ledgerId };
+  if (snapshot.seq < marker.seq) return { kind: 'ledger-rolled-back', seq: snapshot.seq };
+  return undefined;
 }
 
 function refusedReason(refused: RefusedPreload): string {

@@ -1,21 +1,16 @@
 // Two sales selling the same SKU through the same workload at the same time: the later one waits
 // (Ready=False SaleOverlap and a Warning) and loads nothing, until the earlier one goes.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Redis } from 'ioredis';
 import { SaleLedger } from '../../ledger/index.ts';
-import { connectRedis } from '../../sidecar/redis.ts';
-import { startControlPlane, type ControlPlane } from '../controlplane/controlplane.ts';
 import {
   flashSales,
-  installFlashSaleCrd,
   iso,
   isReady,
-  startOperator,
+  startOperatorBed,
+  type OperatorBed,
 } from '../support/operator.ts';
-import { waitFor, type ManagedProcess } from '../support/process.ts';
-import { startRedis, type RedisServer } from '../support/redis.ts';
+import { waitFor } from '../support/process.ts';
 
 function sale(name: string, skus: string[]) {
   const now = Date.now();
@@ -33,13 +28,10 @@ function sale(name: string, skus: string[]) {
 }
 
 void describe('operator: overlapping sales on one workload', () => {
-  let cp: ControlPlane;
-  let redis: RedisServer;
-  let client: Redis;
-  let operator: ManagedProcess;
-  const sales = () => flashSales(cp);
+  let bed: OperatorBed;
+  const sales = () => flashSales(bed.cp);
   const loaded = async (name: string) =>
-    (await new SaleLedger(client, { namespace: 'default', name }).snapshot()) !== undefined;
+    (await new SaleLedger(bed.client, { namespace: 'default', name }).snapshot()) !== undefined;
   const waitReady = (name: string) =>
     waitFor(`${name} Ready`, async () => (isReady(await sales().get(name)) ? true : undefined), {
       timeoutMs: 30_000,
@@ -47,22 +39,9 @@ void describe('operator: overlapping sales on one workload', () => {
     });
 
   before(async () => {
-    [cp, redis] = await Promise.all([startControlPlane(), startRedis()]);
-    client = connectRedis(redis.url);
-    await installFlashSaleCrd(cp);
-    ({ process: operator } = await startOperator({
-      kubeconfig: cp.kubeconfig,
-      redisUrl: redis.url,
-      identity: 'overlap',
-      logDir: join(cp.dir, 'logs'),
-    }));
+    bed = await startOperatorBed({ identity: 'overlap' });
   });
-
-  after(async () => {
-    await operator.stop();
-    client.disconnect();
-    await Promise.all([redis.destroy(), cp.stop()]);
-  });
+  after(() => bed.stop());
 
   void it('the later sale waits with SaleOverlap and a Warning, and runs once the earlier one is deleted', async () => {
     await sales().apply(sale('first', ['A']));
@@ -86,7 +65,7 @@ void describe('operator: overlapping sales on one workload', () => {
     await waitReady('other-skus');
     assert.ok(isReady(await sales().get('first')));
 
-    await cp.kubectl(['delete', 'flashsale', 'first', '--wait=true']);
+    await bed.cp.kubectl(['delete', 'flashsale', 'first', '--wait=true']);
     await waitReady('second');
     assert.equal(await loaded('second'), true);
   });

@@ -1,7 +1,10 @@
 // The Flashguard operator as its own process, started with the entrypoint the image runs.
 import { join } from 'node:path';
-import type { ControlPlane } from '../controlplane/controlplane.ts';
+import type { Redis } from 'ioredis';
+import { connectRedis } from '../../sidecar/redis.ts';
+import { startControlPlane, type ControlPlane } from '../controlplane/controlplane.ts';
 import { freePort, startProcess, waitForHttp, type ManagedProcess } from './process.ts';
+import { startRedis, type RedisOptions, type RedisServer } from './redis.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 
@@ -59,6 +62,41 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   return { process: proc, opsUrl };
 }
 
+/** A control plane with the FlashSale CRD, a redis-server, a client of it, and one operator. */
+export interface OperatorBed {
+  cp: ControlPlane;
+  redis: RedisServer;
+  client: Redis;
+  operator: ManagedProcess;
+  stop(): Promise<void>;
+}
+
+export async function startOperatorBed(options: {
+  identity: string;
+  redis?: RedisOptions;
+}): Promise<OperatorBed> {
+  const [cp, redis] = await Promise.all([startControlPlane(), startRedis(options.redis)]);
+  const client = connectRedis(redis.url);
+  await installFlashSaleCrd(cp);
+  const { process: operator } = await startOperator({
+    kubeconfig: cp.kubeconfig,
+    redisUrl: redis.url,
+    identity: options.identity,
+    logDir: join(cp.dir, 'logs'),
+  });
+  return {
+    cp,
+    redis,
+    client,
+    operator,
+    async stop() {
+      await operator.stop();
+      client.disconnect();
+      await Promise.all([redis.destroy(), cp.stop()]);
+    },
+  };
+}
+
 export interface StoredCondition {
   type: string;
   status: string;
@@ -74,6 +112,8 @@ export interface StoredSale {
     observedGeneration?: number;
     conditions?: StoredCondition[];
     items?: { sku: string; available: number; reserved: number; sold: number }[];
+    /** The ledger marker: which ledger the operator loaded, and how far it has seen it go. */
+    ledger?: { id: string; seq: number };
   };
 }
 
