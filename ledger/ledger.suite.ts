@@ -594,6 +594,26 @@ export function ledgerSuite(label: string, start: () => Promise<SuiteTarget>): v
       });
     });
 
+    test('a halted ledger reserves nothing, says why, and still settles what is in flight', async () => {
+      const ledger = new SaleLedger(client, newSale());
+      assert.equal(await ledger.halt('went back in time'), false, 'no ledger: nothing to halt');
+      assert.equal(await ledger.snapshot(), undefined, 'and nothing created');
+      await ledger.preload(plan([{ sku: 'a', stock: 5, perUserLimit: 5 }]));
+      const inFlight = await reserved(ledger, 'a', 'u1');
+      const before = await counts(ledger, 'a');
+      assert.equal(await ledger.halt('went back in time'), true);
+      const refused = await Promise.all(
+        ['u2', 'u3'].map((user) => ledger.reserve({ sku: 'a', user, quantity: 1, ttlMs: TTL })),
+      );
+      assert.deepEqual(refused, [
+        { kind: 'halted', reason: 'went back in time' },
+        { kind: 'halted', reason: 'went back in time' },
+      ]);
+      assert.deepEqual(await counts(ledger, 'a'), before, 'nothing reserved');
+      assert.equal((await ledger.confirm(inFlight)).kind, 'settled');
+      assert.deepEqual(await counts(ledger, 'a'), { ...before, reserved: 0, sold: 1 });
+    });
+
     test('a reaper round settles in-doubt reservations by what the shop says', async () => {
       const ledger = new SaleLedger(client, newSale());
       await ledger.preload(plan([{ sku: 'a', stock: 9, perUserLimit: 9 }]));

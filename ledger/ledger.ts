@@ -90,6 +90,7 @@ const MAX_ITEMS = 100;
 const MAX_GENERATION = Number.MAX_SAFE_INTEGER;
 const MAX_BATCH = 1000;
 const PRELOAD_ATTEMPTS = 5;
+const MAX_HALT_REASON = 1000;
 
 /**
  * The reservation id for a request: derived from (sale, user, Idempotency-Key) so a key is scoped
@@ -329,6 +330,18 @@ export class SaleLedger {
       args.push(reservation.id, reservation.sku, action, outcome);
     }
     return batchReplies(await runScript(this.#client, 'settle', keys, args), entries.length);
+  }
+
+  /**
+   * Stops every further reservation from this ledger (each answers `halted` with `reason`);
+   * settlements still run. For a ledger the operator cannot trust any more: it went back in time
+   * or was replaced. False when there is no ledger to halt. Deleting the sale's keys undoes it.
+   */
+  async halt(reason: string): Promise<boolean> {
+    if (reason === '' || reason.length > MAX_HALT_REASON) {
+      throw new LedgerArgumentError('reason', `must be 1-${MAX_HALT_REASON} characters`);
+    }
+    return (await runScript(this.#client, 'halt', [this.#keys.meta], [reason])) === 1;
   }
 
   /**

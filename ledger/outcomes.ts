@@ -27,7 +27,9 @@ export type ReserveOutcome =
     }
   | { kind: 'unknown-sku' }
   /** No ledger is loaded for this sale. */
-  | { kind: 'no-sale' };
+  | { kind: 'no-sale' }
+  /** The operator halted the ledger: it went back in time or was replaced (docs/reliability.md). */
+  | { kind: 'halted'; reason: string };
 
 export type SettleAction = 'confirm' | 'release' | 'in-doubt';
 
@@ -132,6 +134,8 @@ export function parseReserveReply(raw: unknown, reservation: Reservation): Reser
       return { kind: 'unknown-sku' };
     case 'no-sale':
       return { kind: 'no-sale' };
+    case 'halted':
+      return { kind: 'halted', reason: str('reserve', r, 1) };
     default:
       throw new LedgerReplyError('reserve', raw);
   }

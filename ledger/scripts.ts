@@ -16,6 +16,7 @@ export const scriptNames = [
   'heartbeat',
   'lease',
   'announce',
+  'halt',
 ] as const;
 export type ScriptName = (typeof scriptNames)[number];
 

@@ -556,6 +556,7 @@ export class SaleController {
       plan = reconcile({ ...input, published: plan.publish, now: Date.now() });
     }
     if (plan.announceEnded) await ledger.publish({ type: 'ended' });
+    if (plan.halt !== undefined) await ledger.halt(plan.halt);
     if (input.snapshot !== undefined) this.#o.metrics.units(key, input.snapshot);
     const phase = plan.status.phase;
     if (phase === 'Active' || phase === 'SoldOut' || phase === 'Ended') {

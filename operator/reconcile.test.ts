@@ -248,6 +248,27 @@ void describe('reconcile', () => {
     assert.deepEqual(plan.status.ledger, { id: 'L1', seq: 7 });
   });
 
+  it('halts a ledger whose preload was refused as rolled back, not one refused for its spec', () => {
+    const rolledBack = reconcile(
+      input({
+        snapshot: undefined,
+        status: { ledger: { id: 'L1', seq: 9 } },
+        refused: { kind: 'ledger-rolled-back', seq: 7 },
+      }),
+    );
+    assert.equal(rolledBack.status.phase, 'Failed');
+    assert.match(rolledBack.halt ?? '', /the ledger is halted/);
+    const belowCommitted = reconcile(
+      input({ refused: { kind: 'below-committed', sku: 'A', committed: 12 } }),
+    );
+    assert.equal(belowCommitted.status.phase, 'Failed');
+    assert.equal(belowCommitted.halt, undefined);
+    const lost = reconcile(
+      input({ snapshot: undefined, refused: { kind: 'ledger-lost', expectedLedgerId: 'L1' } }),
+    );
+    assert.equal(lost.halt, undefined, 'nothing left in Redis to halt');
+  });
+
   it('keeps the ledger marker in the status when the preload is refused', () => {
     const plan = reconcile(
       input({
@@ -272,6 +293,7 @@ void describe('reconcile', () => {
       'LedgerRolledBack',
     );
     assert.deepEqual(plan.status.ledger, { id: 'L1', seq: 9 });
+    assert.match(plan.halt ?? '', /went back in time \(seq 7\).*the ledger is halted/);
     assert.equal(plan.preload, undefined);
     assert.equal(plan.publish, undefined);
     assert.deepEqual(
@@ -286,12 +308,14 @@ void describe('reconcile', () => {
     assert.equal(plan.status.phase, 'Failed');
     assert.equal(plan.status.conditions?.find((c) => c.type === 'Ready')?.reason, 'LedgerMismatch');
     assert.deepEqual(plan.status.ledger, { id: 'L0', seq: 3 });
+    assert.match(plan.halt ?? '', /another ledger \(L1\)/);
   });
 
   it('takes a loaded ledger at or past the remembered seq as the same ledger, moving on', () => {
     for (const seq of [7, 5]) {
       const plan = reconcile(input({ status: { ledger: { id: 'L1', seq } }, snapshot: full }));
       assert.notEqual(plan.status.phase, 'Failed', `marker seq ${seq}`);
+      assert.equal(plan.halt, undefined);
       assert.deepEqual(plan.status.ledger, { id: 'L1', seq: 7 });
     }
   });

@@ -57,6 +57,11 @@ export interface Plan {
   publish: SaleSettings | undefined;
   /** Tell the sidecars the sale ended (on the transition to Ended). */
   announceEnded: boolean;
+  /**
+   * Halt the ledger with this reason (`SaleLedger.halt`): it went back in time or was replaced,
+   * and selling from it could sell a unit twice.
+   */
+  halt: string | undefined;
   status: FlashSaleStatus;
   events: SaleEventRecord[];
   result: Result;
@@ -163,6 +168,7 @@ function failed(input: ReconcileInput, reason: string, message: string): Plan {
     preload: undefined,
     publish: undefined,
     announceEnded: false,
+    halt: undefined,
     status,
     events: transitionEvent(input.status?.phase, 'Failed', message),
     // The spec or a human must change something first: retrying cannot help.
@@ -177,7 +183,7 @@ export function reconcile(input: ReconcileInput): Plan {
     return failed(input, 'InvalidSpec', message);
   }
   if (input.refused !== undefined) {
-    return failed(input, refusedReason(input.refused), refusalMessage(input.refused));
+    return refusedPlan(input, input.refused);
   }
   const { settings } = validation;
   const { snapshot, generation, now } = input;
@@ -187,7 +193,7 @@ export function reconcile(input: ReconcileInput): Plan {
     ledgerMatches(snapshot, settings);
   const marker = input.status?.ledger;
   const drift = loaded ? ledgerDrift(marker, snapshot) : undefined;
-  if (drift !== undefined) return failed(input, refusedReason(drift), refusalMessage(drift));
+  if (drift !== undefined) return refusedPlan(input, drift);
   const preload = loaded
     ? undefined
     : preloadPlan(
@@ -273,6 +279,7 @@ export function reconcile(input: ReconcileInput): Plan {
     preload,
     publish,
     announceEnded: loaded && phase === 'Ended' && input.status?.phase !== 'Ended',
+    halt: undefined,
     status,
     events,
     result: nextLook(settings, phase, now),
@@ -310,6 +317,21 @@ function ledgerDrift(
   if (marker.id !== snapshot.ledgerId) return { kind: 'ledger-mismatch', found: snapshot.ledgerId };
   if (snapshot.seq < marker.seq) return { kind: 'ledger-rolled-back', seq: snapshot.seq };
   return undefined;
+}
+
+/**
+ * The sale fails on a refused or drifted ledger. One still in Redis that cannot be trusted is
+ * halted too: the sidecars would go on selling from it otherwise (docs/reliability.md).
+ */
+function refusedPlan(input: ReconcileInput, refused: RefusedPreload): Plan {
+  const untrusted = refused.kind === 'ledger-rolled-back' || refused.kind === 'ledger-mismatch';
+  const message = untrusted
+    ? `${refusalMessage(refused)}; the ledger is halted: checkouts get 503 until the sale is deleted and re-created`
+    : refusalMessage(refused);
+  return {
+    ...failed(input, refusedReason(refused), message),
+    halt: untrusted ? message : undefined,
+  };
 }
 
 function refusedReason(refused: RefusedPreload): string {

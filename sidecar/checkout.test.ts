@@ -25,6 +25,7 @@ describe('what a reserve outcome answers', () => {
     [{ kind: 'key-reused', sku: 'a', quantity: 1 }, 422, 'key-reused'],
     [{ kind: 'no-sale' }, 503, 'ledger-unavailable'],
     [{ kind: 'unknown-sku' }, 503, 'ledger-unavailable'],
+    [{ kind: 'halted', reason: 'went back in time' }, 503, 'ledger-unavailable'],
   ];
   for (const [outcome, status, type] of cases) {
     test(`${outcome.kind} → ${status} ${type}`, () => {
@@ -37,6 +38,12 @@ describe('what a reserve outcome answers', () => {
       assert.equal(body.status, status);
     });
   }
+  test('a halted ledger says why, and not to retry soon', () => {
+    const answer = answerForReserve({ kind: 'halted', reason: 'went back in time (seq 7)' }, 'a');
+    assert.ok(answer);
+    assert.equal(answer.headers['retry-after'], '60');
+    assert.match(String(answer.body), /halted: went back in time \(seq 7\)/);
+  });
   test('in-progress says when to retry', () => {
     const inProgress = { kind: 'in-progress', state: 'pending', expiresAt: 0 } as const;
     assert.equal(answerForReserve(inProgress, 'a')?.headers['retry-after'], '1');

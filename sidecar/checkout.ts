@@ -180,6 +180,16 @@ export function answerForReserve(outcome: ReserveOutcome, sku: string): Answer |
       return problemAnswer(
         problem('ledger-unavailable', 'the sale is not loaded in the ledger', {}, 1),
       );
+    case 'halted':
+      // Fail closed: a ledger that went back in time could sell units twice. A human acts first.
+      return problemAnswer(
+        problem(
+          'ledger-unavailable',
+          `the sale's stock ledger is halted: ${outcome.reason}`,
+          {},
+          60,
+        ),
+      );
   }
 }
 

@@ -1,7 +1,8 @@
 // Redis restored from an older copy while a sale runs (an OS crash that lost the last seconds of
 // the AOF, a backup restored by hand): the same generation is loaded, so no preload runs, but the
 // ledger marker in the status tells the operator the ledger went back in time. It fails the sale
-// (Ready=False LedgerRolledBack, a Warning) and keeps the marker it saw, not the older counts.
+// (Ready=False LedgerRolledBack, a Warning), keeps the marker it saw, not the older counts, and
+// halts the ledger so no sidecar sells from it.
 import assert from 'node:assert/strict';
 import { cpSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -38,7 +39,7 @@ void describe('operator: a ledger that went back in time while its sale ran', ()
   });
   after(() => bed.stop());
 
-  void it('fails the sale with LedgerRolledBack and a Warning, keeping the newer marker', async () => {
+  void it('fails the sale with LedgerRolledBack and a Warning, keeps the newer marker, halts the ledger', async () => {
     const now = Date.now();
     await sales().apply({
       apiVersion: 'flashguard.dev/v1alpha1',
@@ -104,5 +105,9 @@ void describe('operator: a ledger that went back in time while its sale ran', ()
     assert.equal(stored?.status?.phase, 'Failed');
     assert.deepEqual(stored.status.ledger, marker, 'the marker it saw, not the older one');
     assert.match(await sales().warnings(NAME), /Failed/);
+    // And the ledger is halted: nothing more is sold from it, by any sidecar.
+    const after = await ledger().reserve({ sku: 'phone', user: 'dee', quantity: 1, ttlMs: 60_000 });
+    assert.equal(after.kind, 'halted');
+    assert.match(after.reason, /went back in time/);
   });
 });

@@ -6,7 +6,7 @@
 -- Reply: one {outcome, ...details} per entry; see ledger/outcomes.ts.
 local meta, orders, pending = KEYS[1], KEYS[2], KEYS[3]
 local channel = ARGV[1]
-local m = redis.call('HMGET', meta, 'start', 'end', 'expireAt')
+local m = redis.call('HMGET', meta, 'start', 'end', 'expireAt', 'halted')
 local now = now_ms()
 local reserved = 0
 
@@ -24,6 +24,8 @@ local function reserve(stock, users, id, sku, user, qty, ttl)
     return { 'replay', r.state, redis.call('HGET', orders, id .. '#outcome') or '' }
   end
 
+  -- The operator halted a ledger it cannot trust (ledger/scripts/halt.lua): sell nothing from it.
+  if m[4] then return { 'halted', m[4] } end
   if not m[1] then return { 'no-sale' } end
   if now < tonumber(m[1]) then return { 'not-started', tonumber(m[1]) } end
   if now >= tonumber(m[2]) then return { 'ended', tonumber(m[2]) } end
