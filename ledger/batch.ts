@@ -10,9 +10,11 @@ interface Waiter<Request, Result> {
   reject: (error: unknown) => void;
 }
 
-/** Runs one group's requests as one call; returns one result per request, in order. */
+/**
+ * Runs one group's requests as one call; returns one result per request, in order. A group only
+ * keeps apart requests that cannot share a call: the requests themselves say how to run them.
+ */
 export type BatchRunner<Request, Result> = (
-  group: string,
   requests: readonly Request[],
 ) => Promise<readonly Result[]>;
 
@@ -50,19 +52,16 @@ export class TurnBatcher<Request, Result> {
     const groups = this.#groups;
     this.#groups = new Map();
     this.#scheduled = false;
-    for (const [group, waiters] of groups) {
+    for (const waiters of groups.values()) {
       for (let start = 0; start < waiters.length; start += this.#maxBatch) {
-        void this.#call(group, waiters.slice(start, start + this.#maxBatch));
+        void this.#call(waiters.slice(start, start + this.#maxBatch));
       }
     }
   }
 
-  async #call(group: string, waiters: readonly Waiter<Request, Result>[]): Promise<void> {
+  async #call(waiters: readonly Waiter<Request, Result>[]): Promise<void> {
     try {
-      const results = await this.#run(
-        group,
-        waiters.map((w) => w.request),
-      );
+      const results = await this.#run(waiters.map((w) => w.request));
       if (results.length !== waiters.length) {
         throw new Error(`a batch of ${waiters.length} got ${results.length} results`);
       }

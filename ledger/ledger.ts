@@ -185,14 +185,8 @@ export class SaleLedger {
     this.#client = client;
     this.sale = sale;
     this.#keys = saleKeys(sale);
-    this.#reserves = new TurnBatcher(
-      (_group, entries) => this.#reserveBatch(entries),
-      MAX_SCRIPT_BATCH,
-    );
-    this.#settles = new TurnBatcher(
-      (_group, entries) => this.#settleBatch(entries),
-      MAX_SCRIPT_BATCH,
-    );
+    this.#reserves = new TurnBatcher((entries) => this.#reserveBatch(entries), MAX_SCRIPT_BATCH);
+    this.#settles = new TurnBatcher((entries) => this.#settleBatch(entries), MAX_SCRIPT_BATCH);
   }
 
   /** The SKUs the loaded generation holds, in load order. */
