@@ -67,53 +67,67 @@ const readAhead = new WeakMap<IncomingMessage, Buffer>();
  */
 export async function buildProxy(options: ProxyOptions): Promise<FastifyInstance> {
   let closing = false;
-  const checkout = async (
+  // While shutting down, every answer closes its connection, so a keep-alive client that was in
+  // flight when close began does not hold the server open.
+  const answer = (res: ServerResponse, a: Answer) => {
+    writeAnswer(res, a, closing);
+  };
+  const failed = (res: ServerResponse, error: unknown) => {
+    app.log.error({ err: error }, 'checkout failed');
+    // What Fastify answers to an unexpected error.
+    if (!res.headersSent) writeAnswer(res, internalError, true);
+  };
+  const checkout = (
     req: IncomingMessage,
     res: ServerResponse,
     candidates: readonly GuardedSale[],
     onward: (req: IncomingMessage, res: ServerResponse) => void,
-  ): Promise<void> => {
-    try {
-      let limit = 0;
-      for (const s of candidates) limit = Math.max(limit, s.settings.checkout.maxBodyBytes);
-      const body = await readBody(req, req.headers['content-length'], limit);
-      if (body === 'too-large') {
-        const answer = problemAnswer(
-          problem('body-too-large', `the limit is ${limit} bytes`, { limit }),
-        );
-        writeAnswer(res, answer, true);
+  ): void => {
+    let limit = 0;
+    for (const s of candidates) limit = Math.max(limit, s.settings.checkout.maxBodyBytes);
+    readBody(req, req.headers['content-length'], limit, (body) => {
+      if (body instanceof Error) {
+        failed(res, body);
         return;
       }
-      const url = req.url ?? '/';
-      const mark = url.indexOf('?');
-      const decision = classify(candidates, {
-        headers: req.headers,
-        query: mark === -1 ? '' : url.slice(mark + 1),
-        body,
-      });
-      if (decision.kind === 'pass') {
-        readAhead.set(req, body);
-        onward(req, res);
-        return;
+      try {
+        if (body === 'too-large') {
+          const tooLarge = problem('body-too-large', `the limit is ${limit} bytes`, { limit });
+          writeAnswer(res, problemAnswer(tooLarge), true);
+          return;
+        }
+        const url = req.url ?? '/';
+        const mark = url.indexOf('?');
+        const decision = classify(candidates, {
+          headers: req.headers,
+          query: mark === -1 ? '' : url.slice(mark + 1),
+          body,
+        });
+        if (decision.kind === 'pass') {
+          readAhead.set(req, body);
+          onward(req, res);
+          return;
+        }
+        if (decision.kind === 'invalid') {
+          answer(res, problemAnswer(decision.problem));
+          return;
+        }
+        const request = { method: req.method ?? 'POST', url, headers: req.headers, body };
+        const handled = options.pipeline.handle(decision.checkout, request);
+        if (handled instanceof Promise) {
+          handled.then(
+            (a) => {
+              answer(res, a);
+            },
+            (error: unknown) => {
+              failed(res, error);
+            },
+          );
+        } else answer(res, handled);
+      } catch (error) {
+        failed(res, error);
       }
-      let answer =
-        decision.kind === 'invalid'
-          ? problemAnswer(decision.problem)
-          : options.pipeline.handle(decision.checkout, {
-              method: req.method ?? 'POST',
-              url,
-              headers: req.headers,
-              body,
-            });
-      if (answer instanceof Promise) answer = await answer;
-      // While shutting down, every answer closes its connection, so a keep-alive client that
-      // was in flight when close began does not hold the server open.
-      writeAnswer(res, answer, closing);
-    } catch (error) {
-      app.log.error({ err: error }, 'checkout failed');
-      // What Fastify answers to an unexpected error.
-      if (!res.headersSent) writeAnswer(res, internalError, true);
-    }
+    });
   };
   const app = Fastify({
     logger: options.logger,
@@ -129,7 +143,7 @@ export async function buildProxy(options: ProxyOptions): Promise<FastifyInstance
           const path = mark === -1 ? url : url.slice(0, mark);
           const candidates = routedSales(options.sales(), req.method ?? '', path);
           if (candidates.length > 0) {
-            void checkout(req, res, candidates, fastify);
+            checkout(req, res, candidates, fastify);
             return;
           }
         }
