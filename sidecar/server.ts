@@ -8,7 +8,12 @@ import Fastify, {
   type FastifyReply,
   type FastifyRequest,
 } from 'fastify';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+  type ServerResponse,
+} from 'node:http';
 import { readBody } from './body.ts';
 import { classify } from './classify.ts';
 import { problemAnswer, type Answer, type CheckoutPipeline } from './checkout.ts';
@@ -39,11 +44,15 @@ function writeAnswer(
   answer: Pick<Answer, 'status' | 'headers' | 'body'>,
   closeConnection: boolean,
 ): void {
-  res.statusCode = answer.status;
-  const headers = answer.headers;
-  for (const name in headers) res.setHeader(name, headers[name] as string | string[]);
-  if (closeConnection) res.setHeader('connection', 'close');
-  res.end(answer.body); // Node sets Content-Length: the whole body is known here
+  // One writeHead() with the whole head: no per-header setHeader() bookkeeping. The head then
+  // needs the length (or Node sends the body chunked); a 204 or 304 must not have one.
+  const headers: OutgoingHttpHeaders = { ...answer.headers };
+  if (answer.status !== 204 && answer.status !== 304) {
+    headers['content-length'] = Buffer.byteLength(answer.body);
+  }
+  if (closeConnection) headers.connection = 'close';
+  res.writeHead(answer.status, headers);
+  res.end(answer.body);
 }
 
 const internalError = {

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -186,6 +187,42 @@ describe('answers', () => {
       assert.equal((await first).status, 201);
     } finally {
       await shop.setFaults({ delayMs: 0 });
+    }
+  });
+
+  test("the shop's answer reaches the client as the shop framed it, a body-less 204 included", async () => {
+    // A shop of its own: the demo shop answers 201 with a JSON body only.
+    const statuses = [200, 204];
+    const own = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        const status = statuses.shift() ?? 500;
+        res.writeHead(status, { 'content-type': 'text/plain', 'x-order': 'o-1' });
+        res.end(status === 204 ? undefined : 'ordered ✓');
+      });
+    });
+    const port = await freePort();
+    await new Promise<void>((resolve) => own.listen(port, '127.0.0.1', resolve));
+    try {
+      const { sidecar, ledger } = await sidecarFor({}, `http://127.0.0.1:${port}`);
+      const send = () =>
+        fetch(`${sidecar.url}/checkout`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-user-id': randomUUID() },
+          body: JSON.stringify({ sku: 'phone', quantity: 1 }),
+        });
+      const ok = await send();
+      assert.equal(ok.status, 200);
+      assert.equal(ok.headers.get('x-order'), 'o-1');
+      assert.equal(ok.headers.get('content-length'), String(Buffer.byteLength('ordered ✓')));
+      assert.equal(await ok.text(), 'ordered ✓');
+      const noContent = await send();
+      assert.equal(noContent.status, 204);
+      assert.equal(noContent.headers.get('content-length'), null, 'a 204 has no Content-Length');
+      assert.equal(await noContent.text(), '');
+      assert.equal((await counts(ledger)).sold, 2, 'both 2xx answers committed');
+    } finally {
+      own.close();
     }
   });
 
