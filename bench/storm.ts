@@ -49,6 +49,10 @@ interface Plan {
   stormStock: number;
   peakSeconds: number;
   pacedSeconds: number;
+  /** Back-to-back runs of the reject path and the bare route: many short pairs, so a few noisy
+   *  seconds on the shared machine move the median ratio little. */
+  rejectPairs: number;
+  pairSeconds: number;
 }
 
 const plans: Record<'quick' | 'full', Plan> = {
@@ -59,6 +63,8 @@ const plans: Record<'quick' | 'full', Plan> = {
     stormStock: 1000,
     peakSeconds: 2,
     pacedSeconds: 3,
+    rejectPairs: 2,
+    pairSeconds: 1,
   },
   full: {
     rounds: 3,
@@ -67,6 +73,8 @@ const plans: Record<'quick' | 'full', Plan> = {
     stormStock: 5000,
     peakSeconds: 5,
     pacedSeconds: 6,
+    rejectPairs: 9,
+    pairSeconds: 2,
   },
 };
 
@@ -280,23 +288,31 @@ async function alternate(rounds: number, sides: (() => Promise<void>)[], label: 
 }
 
 async function peakRounds(bed: TestBed, ref: RefRoute, plan: Plan) {
-  const peaks = {
-    ref: [] as Sample[],
-    reject: [] as Awaited<ReturnType<typeof rejectRun>>[],
-    direct: [] as Sample[],
-    admit: [] as Sample[],
-  };
+  const peaks = { ref: [] as Sample[], direct: [] as Sample[], admit: [] as Sample[] };
   await alternate(
     plan.rounds,
     [
       async () => void peaks.ref.push(await refRun(bed, ref, plan.peakSeconds)),
-      async () => void peaks.reject.push(await rejectRun(bed, plan.peakSeconds)),
       async () => void peaks.direct.push(await directRun(bed, plan.peakSeconds)),
       async () => void peaks.admit.push(await admitRun(bed, plan.peakSeconds)),
     ],
-    'full speed: bare route, sold out, direct, admit',
+    'full speed: bare route, direct, admit',
   );
   return peaks;
+}
+
+/** The sold-out answer against the bare route, both at full speed, pair by pair. */
+async function rejectPairs(bed: TestBed, ref: RefRoute, plan: Plan) {
+  const pairs = { ref: [] as Sample[], reject: [] as Awaited<ReturnType<typeof rejectRun>>[] };
+  await alternate(
+    plan.rejectPairs,
+    [
+      async () => void pairs.ref.push(await refRun(bed, ref, plan.pairSeconds)),
+      async () => void pairs.reject.push(await rejectRun(bed, plan.pairSeconds)),
+    ],
+    'full speed: sold out, bare route',
+  );
+  return pairs;
 }
 
 /** All three at one rate: the added latency, and CPU per request without batching differences. */
@@ -322,9 +338,18 @@ function median(values: readonly number[]): number {
 const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
 const medianOf = <T>(list: readonly T[], pick: (item: T) => number, digits = 1) =>
   round(median(list.map(pick)), digits);
-/** Median over rounds of ours / reference, each pair measured back to back. */
+/** Ours / reference of each round, the two measured back to back. */
+const pairRatios = (ours: Sample[], ref: Sample[], pick: (s: Sample) => number) =>
+  ours.map((s, i) => pick(s) / (ref[i] === undefined ? Number.NaN : pick(ref[i])));
+/** Median over rounds of ours / reference. */
 const roundRatio = (ours: Sample[], ref: Sample[], pick: (s: Sample) => number) =>
-  median(ours.map((s, i) => pick(s) / (ref[i] === undefined ? Number.NaN : pick(ref[i]))));
+  median(pairRatios(ours, ref, pick));
+/** The first and third quartile (nearest rank). */
+function quartiles(values: readonly number[]): [number, number] {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+  return [at(0.25) ?? Number.NaN, at(0.75) ?? Number.NaN];
+}
 const bySide = (sides: Record<string, Sample[]>, pick: (s: Sample) => number) =>
   Object.fromEntries(Object.entries(sides).map(([side, list]) => [side, medianOf(list, pick)]));
 
@@ -373,27 +398,34 @@ export async function stormBenchmark({
     stops.push(() => ref.process.stop());
     await refRun(bed, ref, plan.warmSeconds);
 
+    const pairs = await rejectPairs(bed, ref, plan);
     const peaks = await peakRounds(bed, ref, plan);
     const halfRate = median(peaks.admit.map((s) => s.perSecond)) / 2;
     const thinkMs = (PACED_CONNECTIONS * 1000) / halfRate;
     const paced = await halfLoadRounds(bed, ref, plan, thinkMs);
 
-    const rejectVsRef = roundRatio(peaks.reject, peaks.ref, (s) => s.perSecond);
+    const rejectRatios = pairRatios(pairs.reject, pairs.ref, (s) => s.perSecond);
+    const rejectVsRef = median(rejectRatios);
     const cpuVsRef = roundRatio(peaks.admit, peaks.ref, (s) => s.serverCpuUsPerRequest);
     const cpuVsRefSameRate = roundRatio(paced.guarded, paced.ref, (s) => s.serverCpuUsPerRequest);
     const soldOutCalls: Record<string, number> = {};
-    for (const run of peaks.reject) {
+    for (const run of pairs.reject) {
       for (const [name, n] of Object.entries(run.redisCalls)) {
         soldOutCalls[name] = (soldOutCalls[name] ?? 0) + n;
       }
     }
-    const soldOutAnswers = peaks.reject.reduce((sum, s) => sum + s.requests, 0);
+    const soldOutAnswers = pairs.reject.reduce((sum, s) => sum + s.requests, 0);
     const redisCmdsPerAnswer =
       Object.values(soldOutCalls).reduce((sum, n) => sum + n, 0) / soldOutAnswers;
     const addedP99 = median(
       paced.guarded.map((s, i) => s.p99Ms - (paced.direct[i]?.p99Ms ?? Number.NaN)),
     );
-    const allRuns = [storm.sample, ...Object.values(peaks).flat(), ...Object.values(paced).flat()];
+    const allRuns = [
+      storm.sample,
+      ...Object.values(pairs).flat(),
+      ...Object.values(peaks).flat(),
+      ...Object.values(paced).flat(),
+    ];
 
     return {
       rounds: plan.rounds,
@@ -407,10 +439,13 @@ export async function stormBenchmark({
       oversold: storm.oversold,
       upstream_calls: storm.upstreamCalls,
       storm_outcomes: storm.outcomes,
-      // Reject path (sold out, local state) against the bare route, both at full speed.
-      reject_per_s: medianOf(peaks.reject, (s) => s.perSecond, 0),
-      ref_route_per_s: medianOf(peaks.ref, (s) => s.perSecond, 0),
+      // Reject path (sold out, local state) against the bare route, both at full speed: the
+      // median of the pairs' ratios, with the pairs' quartiles.
+      reject_per_s: medianOf(pairs.reject, (s) => s.perSecond, 0),
+      ref_route_per_s: medianOf(pairs.ref, (s) => s.perSecond, 0),
       reject_vs_ref_route: round(rejectVsRef, 3),
+      reject_vs_ref_route_quartiles: quartiles(rejectRatios).map((q) => round(q, 3)),
+      reject_pairs: `${plan.rejectPairs} x ${plan.pairSeconds} s each`,
       ref_route_body_bytes: Buffer.byteLength(soldOutBody),
       // Admit path against the shop alone, both at full speed.
       admit_per_s: medianOf(peaks.admit, (s) => s.perSecond, 0),
@@ -421,7 +456,7 @@ export async function stormBenchmark({
       sidecar_cpu_us_per_admit: medianOf(peaks.admit, (s) => s.serverCpuUsPerRequest),
       ref_cpu_us_per_req: medianOf(peaks.ref, (s) => s.serverCpuUsPerRequest),
       sidecar_cpu_vs_ref: round(cpuVsRef, 2),
-      sidecar_cpu_us_per_reject: medianOf(peaks.reject, (s) => s.serverCpuUsPerRequest),
+      sidecar_cpu_us_per_reject: medianOf(pairs.reject, (s) => s.serverCpuUsPerRequest),
       // Redis while sold out: only the sidecar's once-a-second poll and reaper are left.
       redis_cmds_per_answer: round(redisCmdsPerAnswer, 5),
       redis_cmds_sold_out: soldOutCalls,
@@ -449,9 +484,15 @@ export async function stormBenchmark({
           loadgenCore === undefined
             ? 'none: one CPU only'
             : `wrk on CPU ${loadgenCore}, servers on ${serverCores.join(',')}`,
-        wrk_cpu_pct: bySide(peaks, (s) => s.cpuPercent),
-        loadgen_core_busy_pct: bySide(peaks, (s) => s.loadgenCoreBusyPct),
-        server_cores_busy_pct: bySide(peaks, (s) => s.serverCoresBusyPct),
+        wrk_cpu_pct: bySide({ ...peaks, reject: pairs.reject }, (s) => s.cpuPercent),
+        loadgen_core_busy_pct: bySide(
+          { ...peaks, reject: pairs.reject },
+          (s) => s.loadgenCoreBusyPct,
+        ),
+        server_cores_busy_pct: bySide(
+          { ...peaks, reject: pairs.reject },
+          (s) => s.serverCoresBusyPct,
+        ),
         steal_pct_max: round(Math.max(...allRuns.map((s) => s.stealPct))),
       },
       targets: {
