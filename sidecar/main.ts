@@ -32,12 +32,41 @@ try {
   console.error(`flashguard-sidecar: --redis-ca: ${(error as Error).message}`);
   process.exit(2);
 }
+const clock = () => Date.now();
+const pipeline = new CheckoutPipeline({
+  upstream,
+  metrics,
+  clock,
+  replicaAck: config.replicaAck,
+  onSettleFailure: (reservation, action, error) => {
+    log.error(
+      { reservation: reservation.id, action, err: error },
+      'settle failed; the reaper will take it',
+    );
+  },
+});
+// Built before the Redis clients, so their first connection errors already have a JSON logger to
+// go to (ioredis prints an error without a listener as plain text). It serves no checkout before
+// listen(), by when `guarding` is set.
+const proxy = await buildProxy({
+  upstream: config.upstream,
+  sales: () => guarding.sales(),
+  pipeline,
+  logger: {
+    level: config.logLevel,
+    base: { component: 'flashguard-sidecar', sidecar: config.sidecarId },
+  },
+});
+const log = proxy.log;
 // No auto-pipelining: the ledger already makes one script call of a turn's reserves and one of its
 // settlements (ledger/batch.ts). In alternating runs of the storm bench's admit load,
 // auto-pipelining on top saved nothing and it delays each call by one more event-loop turn.
 const redis = connectRedis(config.redisUrl, redisCa);
 const subscriber = connectRedis(config.redisUrl, redisCa);
-const clock = () => Date.now();
+redis.on('error', (err: Error) => {
+  log.warn({ err: err.message, reason: redisFailureReason(err) }, 'redis connection error');
+});
+subscriber.on('error', () => undefined); // reported through the main connection
 const syncOptions: SyncOptions = {
   sidecarId: config.sidecarId,
   pollMs: POLL_MS,
@@ -51,33 +80,6 @@ const guarding =
   config.source.kind === 'file'
     ? await standalone(config.source.path)
     : workloadMode(config.source.workload);
-
-const pipeline = new CheckoutPipeline({
-  upstream,
-  metrics,
-  clock,
-  replicaAck: config.replicaAck,
-  onSettleFailure: (reservation, action, error) => {
-    proxy.log.error(
-      { reservation: reservation.id, action, err: error },
-      'settle failed; the reaper will take it',
-    );
-  },
-});
-const proxy = await buildProxy({
-  upstream: config.upstream,
-  sales: () => guarding.sales(),
-  pipeline,
-  logger: {
-    level: config.logLevel,
-    base: { component: 'flashguard-sidecar', sidecar: config.sidecarId },
-  },
-});
-const log = proxy.log;
-redis.on('error', (err: Error) => {
-  log.warn({ err: err.message, reason: redisFailureReason(err) }, 'redis connection error');
-});
-subscriber.on('error', () => undefined); // reported through the main connection
 
 const ops = buildOps({
   ready: () => guarding.ready(),

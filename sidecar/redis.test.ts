@@ -17,11 +17,26 @@ test('a redis+sentinel URL names the sentinels, the primary and its credentials'
   assert.equal(sentinelOptions('redis+sentinel://h:1/m').password, undefined);
 });
 
+test("a redis+sentinel URL's parameters authenticate to the sentinels themselves", () => {
+  const options = sentinelOptions(
+    'redis+sentinel://app:data@h:1,h:2/orders?sentinelUsername=watch&sentinelPassword=s%40n+t',
+  );
+  assert.equal(options.username, 'app');
+  assert.equal(options.password, 'data');
+  assert.equal(options.sentinelUsername, 'watch');
+  assert.equal(options.sentinelPassword, 's@n+t', 'percent-decoded; a + stays a +');
+  const plain = sentinelOptions('redis+sentinel://:data@h:1/orders');
+  assert.equal(plain.sentinelPassword, undefined);
+  assert.equal(plain.sentinelUsername, undefined);
+});
+
 test('a malformed sentinel URL is refused without echoing its password', () => {
   for (const url of [
     'redis+sentinel://:secret@h:1',
     'redis+sentinel://:secret@h/m',
     'redis+sentinel://:secret@/m',
+    'redis+sentinel://h:1/m?password=secret',
+    'redis+sentinel://h:1/m?secret',
   ]) {
     assert.throws(
       () => sentinelOptions(url),
@@ -39,7 +54,14 @@ test('the URL schemes the sidecar accepts', () => {
 
 test('connection failures are explained', () => {
   const wrongPass = new Error('WRONGPASS invalid username-password pair or user is disabled.');
-  assert.match(redisFailureReason(wrongPass), /authentication refused/);
+  assert.match(redisFailureReason(wrongPass), /^authentication refused: check the user/);
+  const sentinels = new Error(
+    'All sentinels are unreachable. Retrying from scratch after 100ms. Last error: NOAUTH HELLO must be called with the client already authenticated',
+  );
+  assert.match(
+    redisFailureReason(sentinels),
+    /^authentication refused by the sentinels: check sentinelUsername and sentinelPassword/,
+  );
   const tls = Object.assign(new Error('self-signed certificate in certificate chain'), {
     code: 'SELF_SIGNED_CERT_IN_CHAIN',
   });

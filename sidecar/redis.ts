@@ -28,25 +28,50 @@ export function isRedisUrl(url: string): boolean {
   return /^(rediss?|redis\+sentinel):\/\//.test(url);
 }
 
+/** Query parameters of a sentinel URL: credentials for the sentinels themselves. */
+const SENTINEL_PARAMETERS = ['sentinelUsername', 'sentinelPassword'] as const;
+const isSentinelParameter = (key: string): key is (typeof SENTINEL_PARAMETERS)[number] =>
+  (SENTINEL_PARAMETERS as readonly string[]).includes(key);
+
 /**
- * `redis+sentinel://[user:pass@]host:port[,host:port…]/<mastername>` as ioredis options: the
- * credentials authenticate to the primary and replicas; the sentinels are asked unauthenticated.
+ * `redis+sentinel://[user:pass@]host:port[,host:port…]/<mastername>[?sentinelPassword=…]` as
+ * ioredis options: the credentials before `@` authenticate to the primary and replicas;
+ * `sentinelUsername` and `sentinelPassword` to the sentinels (a Sentinel deployment with a
+ * `requirepass` of its own). Without them the sentinels are asked unauthenticated.
  */
 export function sentinelOptions(url: string): RedisOptions {
-  const m = /^redis\+sentinel:\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/@]+)\/([^/?#]+)$/.exec(url);
+  const m =
+    /^redis\+sentinel:\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/@]+)\/([^/?#]+)(?:\?([^#]*))?$/.exec(
+      url,
+    );
   // The URL may hold a password: never echo it back.
-  if (m === null) throw new Error(`expected ${SENTINEL_SCHEME}[user:pass@]host:port[,…]/master`);
-  const [, username, password, hosts = '', name = ''] = m;
+  if (m === null) {
+    throw new Error(
+      `expected ${SENTINEL_SCHEME}[user:pass@]host:port[,…]/master[?sentinelPassword=…]`,
+    );
+  }
+  const [, username, password, hosts = '', name = '', query = ''] = m;
   const sentinels = hosts.split(',').map((hostPort) => {
     const hp = /^(.+):(\d{1,5})$/.exec(hostPort);
     if (hp === null) throw new Error(`sentinel "${hostPort}": expected host:port`);
     return { host: (hp[1] ?? '').replace(/^\[(.*)\]$/, '$1'), port: Number(hp[2]) };
   });
+  const sentinelAuth: RedisOptions = {};
+  // Decoded as the credentials before `@` are (decodeURIComponent): a `+` stays a `+`.
+  for (const pair of query === '' ? [] : query.split('&')) {
+    const [key = '', value = ''] = pair.split(/=(.*)/s);
+    // The parameter's name is not echoed either: a password may have landed there.
+    if (!isSentinelParameter(key)) {
+      throw new Error(`a sentinel URL takes only the parameters ${SENTINEL_PARAMETERS.join(', ')}`);
+    }
+    sentinelAuth[key] = decodeURIComponent(value);
+  }
   return {
     sentinels,
     name: decodeURIComponent(name),
     ...(username ? { username: decodeURIComponent(username) } : {}),
     ...(password === undefined ? {} : { password: decodeURIComponent(password) }),
+    ...sentinelAuth,
     // Learn of a switch of primary from the sentinels at once, not at the next error.
     failoverDetector: true,
     // No offline queue applies to the sentinels too: ask them again, quickly at first.
@@ -91,7 +116,10 @@ export async function whenReady(client: Redis): Promise<void> {
 export function redisFailureReason(error: Error & { code?: string }): string {
   const text = `${error.code ?? ''} ${error.message}`;
   if (/WRONGPASS|NOAUTH|NOPERM|invalid password|invalid username/i.test(text)) {
-    return 'authentication refused: check the user and password in the Redis URL';
+    // ioredis reports a sentinel's refusal as "All sentinels are unreachable. … Last error: …".
+    return /sentinels are unreachable/i.test(text)
+      ? 'authentication refused by the sentinels: check sentinelUsername and sentinelPassword in the Redis URL'
+      : 'authentication refused: check the user and password in the Redis URL';
   }
   if (/CERT|certificate|SSL|TLS|self.signed|altname/i.test(text)) {
     return 'TLS verification failed: check the CA (--redis-ca) and the server certificate';

@@ -5,7 +5,9 @@
 // acknowledged reservations) without asserting it.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { waitFor } from '../support/process.ts';
 import { startRedisSentinel, type RedisSentinelSetup } from '../support/redis.ts';
 import { flashSale, startShop, startSidecar } from '../support/sidecar.ts';
 import { stormWithCrash } from './storm-kill.ts';
@@ -105,3 +107,65 @@ for (const crash of ['SIGKILL of the primary', 'SENTINEL FAILOVER'] as const) {
     }
   });
 }
+
+test('sentinels that require a password: asked with sentinelPassword, and followed through a failover', async () => {
+  const password = 's3ntinel+pw';
+  const setup = await startRedisSentinel({
+    replicas: 1,
+    sentinels: 2,
+    quorum: 1,
+    sentinelPassword: password,
+  });
+  const shop = await startShop();
+  const started: { stop(): Promise<void> }[] = [];
+  const sale = (name: string) =>
+    flashSale(name, { items: [{ sku: 'phone', stock: 10, perUserLimit: 1 }] });
+  const checkout = async (url: string, user: string) =>
+    fetch(`${url}/checkout`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-user-id': user },
+      body: JSON.stringify({ sku: 'phone', quantity: 1 }),
+    });
+  try {
+    const sidecar = await startSidecar({
+      sale: sale(`sentinel-auth-${randomUUID().slice(0, 6)}`),
+      upstream: shop.url,
+      redisUrl: `${setup.url}?sentinelPassword=${encodeURIComponent(password)}`,
+    });
+    started.push(sidecar);
+    assert.equal((await checkout(sidecar.url, 'u1')).status, 201);
+    // The failover detector subscribes to the sentinels: that connection authenticates too.
+    await setup.failover();
+    await waitFor(
+      'a checkout on the new primary',
+      async () =>
+        (await checkout(sidecar.url, `u-${randomUUID()}`)).status === 201 ? true : undefined,
+      { timeoutMs: 20_000, intervalMs: 200 },
+    );
+
+    // Without the sentinels' password it cannot learn the primary: closed, and it says why.
+    const locked = await startSidecar({
+      sale: sale(`sentinel-noauth-${randomUUID().slice(0, 6)}`),
+      upstream: shop.url,
+      redisUrl: setup.url,
+      waitForReady: false,
+    });
+    started.push(locked);
+    await waitFor('the sidecar to explain the refusal', () =>
+      readFileSync(locked.logFile, 'utf8').includes('authentication refused by the sentinels')
+        ? true
+        : undefined,
+    );
+    const refused = await checkout(locked.url, 'u2');
+    assert.equal(refused.status, 503);
+    assert.equal(
+      ((await refused.json()) as { type: string }).type,
+      'https://flashguard.dev/problems/ledger-unavailable',
+    );
+    assert.ok(!readFileSync(locked.logFile, 'utf8').includes(password), 'no password in the log');
+  } finally {
+    for (const s of started) await s.stop();
+    await shop.stop();
+    await setup.destroy();
+  }
+});

@@ -203,12 +203,24 @@ export interface RedisSentinelSetup {
 /**
  * A real Sentinel deployment on loopback: one primary, `replicas` replicas, and `sentinels`
  * redis-sentinel processes agreeing with `quorum` votes; failure detection within a second.
+ * With `sentinelPassword` every sentinel requires it (`requirepass`), of clients and of its peers.
  */
 export async function startRedisSentinel(
-  options: { replicas?: number; sentinels?: number; quorum?: number; masterName?: string } = {},
+  options: {
+    replicas?: number;
+    sentinels?: number;
+    quorum?: number;
+    masterName?: string;
+    sentinelPassword?: string;
+  } = {},
 ): Promise<RedisSentinelSetup> {
   ensurePrerequisites([prerequisites.redisSentinel]);
   const { replicas = 2, sentinels = 3, quorum = 2, masterName = 'flashguard' } = options;
+  const { sentinelPassword } = options;
+  const sentinelCli = (port: number) => [
+    ...['-h', '127.0.0.1', '-p', String(port)],
+    ...(sentinelPassword === undefined ? [] : ['-a', sentinelPassword, '--no-auth-warning']),
+  ];
   const servers: RedisServer[] = [];
   const watchers: ManagedProcess[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'flashguard-sentinel-'));
@@ -221,7 +233,7 @@ export async function startRedisSentinel(
     rmSync(dir, { recursive: true, force: true });
   };
   const askSentinel = (...args: string[]) =>
-    redisCli(['-h', '127.0.0.1', '-p', String(sentinelPorts[0])], ['SENTINEL', ...args]);
+    redisCli(sentinelCli(sentinelPorts[0] ?? 0), ['SENTINEL', ...args]);
   const primaryPort = async () =>
     Number((await askSentinel('get-master-addr-by-name', masterName)).split('\n')[1]);
   const newPrimary = (before: number) =>
@@ -255,6 +267,7 @@ export async function startRedisSentinel(
           `sentinel monitor ${masterName} 127.0.0.1 ${primary.port} ${quorum}`,
           `sentinel down-after-milliseconds ${masterName} 1000`,
           `sentinel failover-timeout ${masterName} 10000`,
+          ...(sentinelPassword === undefined ? [] : [`requirepass ${sentinelPassword}`]),
           '',
         ].join('\n'),
       );
@@ -268,8 +281,7 @@ export async function startRedisSentinel(
       'sentinels to find the replicas and each other',
       async () => {
         for (const port of sentinelPorts) {
-          const cli = ['-h', '127.0.0.1', '-p', String(port)];
-          const info = await redisCli(cli, ['INFO', 'sentinel']);
+          const info = await redisCli(sentinelCli(port), ['INFO', 'sentinel']);
           const m = /status=ok,address=[^,]+,slaves=(\d+),sentinels=(\d+)/.exec(info);
           if (Number(m?.[1]) < replicas || Number(m?.[2]) < sentinels) return undefined;
         }

@@ -95,7 +95,15 @@ export async function startSidecar(options: SidecarOptions): Promise<RunningSide
     logFile,
   });
   const opsUrl = `http://127.0.0.1:${opsPort}`;
-  if (options.waitForReady !== false) await waitForHttp(`${opsUrl}/readyz`, proc, logFile);
+  if (options.waitForReady !== false) {
+    try {
+      await waitForHttp(`${opsUrl}/readyz`, proc, logFile);
+    } catch (error) {
+      // A sidecar that never got ready must not outlive the failed test and hold its process open.
+      await proc.stop('SIGKILL', 5000);
+      throw error;
+    }
+  }
   return {
     url: `http://127.0.0.1:${port}`,
     opsUrl,
