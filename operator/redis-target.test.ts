@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { redisSource, targetFromSecret, targetId, type SecretSource } from './redis-target.ts';
+import {
+  redisSource,
+  targetFromSecret,
+  targetHost,
+  targetId,
+  type SecretSource,
+} from './redis-target.ts';
 
 const b64 = (text: string) => Buffer.from(text).toString('base64');
 const source: SecretSource = { namespace: 'shop', name: 'shop-redis', key: 'url' };
@@ -42,6 +48,25 @@ void describe('targetFromSecret', () => {
     const result = targetFromSecret(source, { url: b64('http://user:secret@r') });
     assert.equal(result.ok, false);
     assert.doesNotMatch(JSON.stringify(result), /secret@/);
+  });
+  it('takes every scheme the connection takes, Sentinel over TLS included', () => {
+    const url = 'rediss+sentinel://:pw@s1:26379,s2:26379/main?sentinelPassword=sp';
+    assert.deepEqual(targetFromSecret(source, { url: b64(url) }), {
+      ok: true,
+      target: { url, ca: undefined },
+    });
+  });
+  it('names the host(s) of a target without its credentials', () => {
+    assert.equal(targetHost({ url: 'rediss://u:pw@r:6380', ca: undefined }), 'r:6380');
+    const sentinels = {
+      url: 'redis+sentinel://:pw@s1:1,s2:2/main?sentinelPassword=x',
+      ca: undefined,
+    };
+    assert.equal(targetHost(sentinels), 's1:1,s2:2');
+    assert.equal(targetHost({ url: 'redis://[::1]:6379', ca: undefined }), '[::1]:6379');
+    assert.equal(targetHost({ url: 'nonsense', ca: undefined }), '(unparsable URL)');
+    // A password with an unencoded "/" must not show up as a "host".
+    assert.equal(targetHost({ url: 'redis://u:se/cret@r:1', ca: undefined }), '(unparsable URL)');
   });
   it('pools by URL and CA', () => {
     assert.notEqual(

@@ -1,6 +1,7 @@
 // Which Redis a sale's ledger lives in, pure: the operator-wide default or a Secret (C1: key `url`
 // or the secretRef's key, optional `ca.crt`), decoded and checked. controller.ts reads the Secret;
 // redis-pool.ts connects.
+import { isRedisUrl, REDIS_URL_SCHEMES } from '../sidecar/redis.ts';
 
 /** A Redis to connect to. Connections are pooled by `targetId`. */
 export interface RedisTarget {
@@ -48,9 +49,6 @@ export function redisSource(
   return fallback.kind === 'secret' ? { ...fallback, key: 'url' } : fallback;
 }
 
-/** The schemes connectRedis (sidecar/redis.ts) accepts. */
-const REDIS_URL = /^(rediss?|redis\+sentinel):\/\/[^\s]+$/;
-
 /** The target a Secret's data (base64, as the apiserver returns it) describes, or the problem. */
 export function targetFromSecret(
   source: SecretSource,
@@ -62,11 +60,9 @@ export function targetFromSecret(
     return invalid(`${where} has no key "${source.key}"`);
   }
   const url = Buffer.from(encoded, 'base64').toString('utf8').trim();
-  if (!REDIS_URL.test(url)) {
+  if (!isRedisUrl(url)) {
     // Never echo the value: it holds the password.
-    return invalid(
-      `${where} key "${source.key}" is not a redis://, rediss:// or redis+sentinel:// URL`,
-    );
+    return invalid(`${where} key "${source.key}" is not a ${REDIS_URL_SCHEMES} URL`);
   }
   const ca = data?.[CA_KEY];
   return {
@@ -91,11 +87,16 @@ export function targetId(target: RedisTarget): string {
   return `${target.url}\n${target.ca ?? ''}`;
 }
 
-/** host:port of a target, for logs and messages (never the credentials). */
+/** host[:port], a name or a bracketed IPv6 address. */
+const HOST_PORT = String.raw`(?:[\w.-]+|\[[0-9a-fA-F:.]+\])(?::\d{1,5})?`;
+const HOST_LIST = new RegExp(`^${HOST_PORT}(?:,${HOST_PORT})*$`);
+
+/**
+ * host:port of a target (a sentinel URL's host:port list), for logs and messages, never the
+ * credentials. WHATWG URL cannot parse a sentinel URL's list of hosts, hence the patterns; what
+ * is not a plain host list (a password with an unencoded `/`, say) is not shown.
+ */
 export function targetHost(target: RedisTarget): string {
-  try {
-    return new URL(target.url).host;
-  } catch {
-    return '(unparsable URL)';
-  }
+  const hosts = /^[a-z+]+:\/\/(?:[^@/]*@)?([^/?#]+)/.exec(target.url)?.[1];
+  return hosts !== undefined && HOST_LIST.test(hosts) ? hosts : '(unparsable URL)';
 }

@@ -1,7 +1,7 @@
 // The sidecar's command line and environment, parsed into one settled configuration. Pure.
 import { parseArgs } from 'node:util';
 import { parseWorkloadRef, type ReplicaAck, type WorkloadRef } from '../ledger/index.ts';
-import { isRedisUrl } from './redis.ts';
+import { isRedisUrl, REDIS_URL_SCHEMES } from './redis.ts';
 
 /** What the sidecar guards: the sale of a FlashSale file, or every sale indexed for a workload. */
 export type SaleSource =
@@ -121,7 +121,7 @@ export function parseConfig(
   }
   const redisUrl = values.redis ?? env.FLASHGUARD_REDIS_URL ?? 'redis://127.0.0.1:6379';
   if (!isRedisUrl(redisUrl)) {
-    errors.push('--redis: expected a redis://, rediss:// or redis+sentinel:// URL');
+    errors.push(`--redis: expected a ${REDIS_URL_SCHEMES} URL`);
   }
   const replicaAck = replicaAckFrom(
     values['redis-wait-replicas'] ?? env.FLASHGUARD_REDIS_WAIT_REPLICAS,

@@ -3,7 +3,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { caOverrides, isRedisUrl, redisFailureReason, sentinelOptions } from './redis.ts';
+import {
+  caOverrides,
+  connectRedis,
+  isRedisUrl,
+  redisFailureReason,
+  sentinelOptions,
+} from './redis.ts';
 
 test('a redis+sentinel URL names the sentinels, the primary and its credentials', () => {
   const options = sentinelOptions('redis+sentinel://app:p%40ss@10.0.0.1:26379,[::1]:26380/orders');
@@ -30,6 +36,27 @@ test("a redis+sentinel URL's parameters authenticate to the sentinels themselves
   assert.equal(plain.sentinelUsername, undefined);
 });
 
+test('rediss+sentinel:// is TLS to the sentinels and the data nodes, with one CA for both', () => {
+  const options = sentinelOptions('rediss+sentinel://:pw@h:1/orders?sentinelPassword=s');
+  assert.equal(options.enableTLSForSentinelMode, true);
+  assert.deepEqual(options.tls, {});
+  assert.deepEqual(options.sentinelTLS, {});
+  assert.equal(options.sentinelPassword, 's');
+  const plain = sentinelOptions('redis+sentinel://h:1/orders');
+  assert.equal(plain.enableTLSForSentinelMode, undefined);
+  assert.equal(plain.tls, undefined);
+  assert.equal(plain.sentinelTLS, undefined);
+
+  const ca = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+  const client = connectRedis('rediss+sentinel://h:1/orders', { tls: { ca }, lazyConnect: true });
+  try {
+    assert.deepEqual(client.options.tls, { ca });
+    assert.deepEqual(client.options.sentinelTLS, { ca }, 'the sentinels trust the same CA');
+  } finally {
+    client.disconnect();
+  }
+});
+
 test('a malformed sentinel URL is refused without echoing its password', () => {
   for (const url of [
     'redis+sentinel://:secret@h:1',
@@ -46,10 +73,17 @@ test('a malformed sentinel URL is refused without echoing its password', () => {
 });
 
 test('the URL schemes the sidecar accepts', () => {
-  for (const url of ['redis://h:1', 'rediss://:pw@h:1', 'redis+sentinel://h:1/m']) {
+  for (const url of [
+    'redis://h:1',
+    'rediss://:pw@h:1',
+    'redis+sentinel://h:1/m',
+    'rediss+sentinel://h:1/m',
+  ]) {
     assert.ok(isRedisUrl(url), url);
   }
-  for (const url of ['http://h:1', 'h:1', 'sentinel://h:1/m']) assert.ok(!isRedisUrl(url), url);
+  for (const url of ['http://h:1', 'h:1', 'sentinel://h:1/m', 'redis://h:1 x', 'redis://']) {
+    assert.ok(!isRedisUrl(url), url);
+  }
 });
 
 test('connection failures are explained', () => {
@@ -67,6 +101,10 @@ test('connection failures are explained', () => {
   });
   assert.match(redisFailureReason(tls), /TLS verification failed/);
   assert.equal(redisFailureReason(new Error('connect ECONNREFUSED')), 'connection failed');
+  const closed = new Error(
+    'All sentinels are unreachable. Retrying from scratch after 100ms. Last error: Connection is closed.',
+  );
+  assert.match(redisFailureReason(closed), /^no sentinel answered: .*--redis-ca/);
 });
 
 test('a CA file must hold a PEM certificate; an absent one means no CA of our own', () => {

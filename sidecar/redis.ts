@@ -21,11 +21,13 @@ export const failFastOptions: RedisOptions = {
   enableAutoPipelining: false,
 };
 
-const SENTINEL_SCHEME = 'redis+sentinel://';
+/** The URL schemes connectRedis understands, in words for messages. */
+export const REDIS_URL_SCHEMES = 'redis://, rediss://, redis+sentinel:// or rediss+sentinel://';
+const SENTINEL_URL = /^rediss?\+sentinel:\/\//;
 
-/** The URL schemes connectRedis understands. */
+/** Whether connectRedis understands this URL's scheme (and it has no whitespace). */
 export function isRedisUrl(url: string): boolean {
-  return /^(rediss?|redis\+sentinel):\/\//.test(url);
+  return /^(rediss?|rediss?\+sentinel):\/\/\S+$/.test(url);
 }
 
 /** Query parameters of a sentinel URL: credentials for the sentinels themselves. */
@@ -35,22 +37,23 @@ const isSentinelParameter = (key: string): key is (typeof SENTINEL_PARAMETERS)[n
 
 /**
  * `redis+sentinel://[user:pass@]host:port[,host:port…]/<mastername>[?sentinelPassword=…]` as
- * ioredis options: the credentials before `@` authenticate to the primary and replicas;
+ * ioredis options (`rediss+sentinel://`: TLS to the sentinels, the primary and the replicas, each
+ * certificate verified); the credentials before `@` authenticate to the primary and replicas;
  * `sentinelUsername` and `sentinelPassword` to the sentinels (a Sentinel deployment with a
  * `requirepass` of its own). Without them the sentinels are asked unauthenticated.
  */
 export function sentinelOptions(url: string): RedisOptions {
   const m =
-    /^redis\+sentinel:\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/@]+)\/([^/?#]+)(?:\?([^#]*))?$/.exec(
+    /^redis(s?)\+sentinel:\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/@]+)\/([^/?#]+)(?:\?([^#]*))?$/.exec(
       url,
     );
   // The URL may hold a password: never echo it back.
   if (m === null) {
     throw new Error(
-      `expected ${SENTINEL_SCHEME}[user:pass@]host:port[,…]/master[?sentinelPassword=…]`,
+      'expected redis+sentinel:// or rediss+sentinel://[user:pass@]host:port[,…]/master[?sentinelPassword=…]',
     );
   }
-  const [, username, password, hosts = '', name = '', query = ''] = m;
+  const [, secure, username, password, hosts = '', name = '', query = ''] = m;
   const sentinels = hosts.split(',').map((hostPort) => {
     const hp = /^(.+):(\d{1,5})$/.exec(hostPort);
     if (hp === null) throw new Error(`sentinel "${hostPort}": expected host:port`);
@@ -72,6 +75,8 @@ export function sentinelOptions(url: string): RedisOptions {
     ...(username ? { username: decodeURIComponent(username) } : {}),
     ...(password === undefined ? {} : { password: decodeURIComponent(password) }),
     ...sentinelAuth,
+    // The same TLS for the sentinels (connectRedis copies a CA given as `tls` to them).
+    ...(secure === 's' ? { enableTLSForSentinelMode: true, tls: {}, sentinelTLS: {} } : {}),
     // Learn of a switch of primary from the sentinels at once, not at the next error.
     failoverDetector: true,
     // No offline queue applies to the sentinels too: ask them again, quickly at first.
@@ -80,12 +85,15 @@ export function sentinelOptions(url: string): RedisOptions {
 }
 
 /**
- * A client for `redis://`, `rediss://` (TLS) and `redis+sentinel://` URLs, credentials included
+ * A client for `redis://`, `rediss://` (TLS), `redis+sentinel://` and `rediss+sentinel://` (TLS) URLs, credentials included
  * in the URL. A private CA for `rediss://` comes as `{ tls: { ca } }`.
  */
 export function connectRedis(url: string, overrides: RedisOptions = {}): Redis {
-  if (url.startsWith(SENTINEL_SCHEME)) {
-    return new Redis({ ...failFastOptions, ...sentinelOptions(url), ...overrides });
+  if (SENTINEL_URL.test(url)) {
+    const options = { ...failFastOptions, ...sentinelOptions(url), ...overrides };
+    // One CA for the whole deployment: the sentinels are trusted as the data nodes are.
+    if (options.enableTLSForSentinelMode === true) options.sentinelTLS = { ...options.tls };
+    return new Redis(options);
   }
   return new Redis(url, { ...failFastOptions, ...overrides });
 }
@@ -123,6 +131,10 @@ export function redisFailureReason(error: Error & { code?: string }): string {
   }
   if (/CERT|certificate|SSL|TLS|self.signed|altname/i.test(text)) {
     return 'TLS verification failed: check the CA (--redis-ca) and the server certificate';
+  }
+  if (/sentinels are unreachable/i.test(text)) {
+    // ioredis drops a sentinel connection's own error: an untrusted certificate shows as closed.
+    return 'no sentinel answered: check their addresses and, with rediss+sentinel://, the CA (--redis-ca)';
   }
   return 'connection failed';
 }

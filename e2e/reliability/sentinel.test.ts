@@ -5,10 +5,12 @@
 // acknowledged reservations) without asserting it.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { waitFor } from '../support/process.ts';
-import { startRedisSentinel, type RedisSentinelSetup } from '../support/redis.ts';
+import { createRedisTls, startRedisSentinel, type RedisSentinelSetup } from '../support/redis.ts';
 import { flashSale, startShop, startSidecar } from '../support/sidecar.ts';
 import { stormWithCrash } from './storm-kill.ts';
 
@@ -167,5 +169,59 @@ test('sentinels that require a password: asked with sentinelPassword, and follow
     for (const s of started) await s.stop();
     await shop.stop();
     await setup.destroy();
+  }
+});
+
+test('a Sentinel deployment on TLS: rediss+sentinel with the CA sells through a failover; without the CA, closed', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'flashguard-sentinel-tls-'));
+  const tls = await createRedisTls(dir);
+  const setup = await startRedisSentinel({ replicas: 1, sentinels: 2, quorum: 1, tls });
+  const shop = await startShop();
+  const started: { stop(): Promise<void> }[] = [];
+  const sale = (name: string) =>
+    flashSale(name, { items: [{ sku: 'phone', stock: 10, perUserLimit: 1 }] });
+  const checkout = async (url: string, user: string) =>
+    fetch(`${url}/checkout`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-user-id': user },
+      body: JSON.stringify({ sku: 'phone', quantity: 1 }),
+    });
+  try {
+    assert.match(setup.url, /^rediss\+sentinel:\/\//);
+    const sidecar = await startSidecar({
+      sale: sale(`sentinel-tls-${randomUUID().slice(0, 6)}`),
+      upstream: shop.url,
+      redisUrl: setup.url,
+      args: ['--redis-ca', tls.caFile],
+    });
+    started.push(sidecar);
+    assert.equal((await checkout(sidecar.url, 'u1')).status, 201);
+    await setup.failover();
+    await waitFor(
+      'a checkout on the new primary',
+      async () =>
+        (await checkout(sidecar.url, `u-${randomUUID()}`)).status === 201 ? true : undefined,
+      { timeoutMs: 20_000, intervalMs: 200 },
+    );
+
+    // Without the CA the sentinels' certificates are not trusted: closed, and it says where to look
+    // (ioredis reports an untrusted sentinel as a closed connection, not as a TLS error).
+    const untrusting = await startSidecar({
+      sale: sale(`sentinel-noca-${randomUUID().slice(0, 6)}`),
+      upstream: shop.url,
+      redisUrl: setup.url,
+      waitForReady: false,
+    });
+    started.push(untrusting);
+    await waitFor('the sidecar to explain the refusal', () =>
+      readFileSync(untrusting.logFile, 'utf8').includes('no sentinel answered') ? true : undefined,
+    );
+    const refused = await checkout(untrusting.url, 'u2');
+    assert.equal(refused.status, 503);
+  } finally {
+    for (const s of started) await s.stop();
+    await shop.stop();
+    await setup.destroy();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -187,7 +187,7 @@ export interface RedisSentinelSetup {
   readonly masterName: string;
   /** The first primary, then its replicas. */
   readonly servers: readonly RedisServer[];
-  /** `redis+sentinel://127.0.0.1:p1,…/<masterName>`, without credentials. */
+  /** `redis+sentinel://127.0.0.1:p1,…/<masterName>` (`rediss+sentinel` with TLS), without credentials. */
   readonly url: string;
   /** The port of the primary the sentinels currently name. */
   primaryPort(): Promise<number>;
@@ -204,6 +204,7 @@ export interface RedisSentinelSetup {
  * A real Sentinel deployment on loopback: one primary, `replicas` replicas, and `sentinels`
  * redis-sentinel processes agreeing with `quorum` votes; failure detection within a second.
  * With `sentinelPassword` every sentinel requires it (`requirepass`), of clients and of its peers.
+ * With `tls` every server and sentinel serves TLS only, and they talk to each other over TLS.
  */
 export async function startRedisSentinel(
   options: {
@@ -212,13 +213,14 @@ export async function startRedisSentinel(
     quorum?: number;
     masterName?: string;
     sentinelPassword?: string;
+    tls?: RedisTls;
   } = {},
 ): Promise<RedisSentinelSetup> {
   ensurePrerequisites([prerequisites.redisSentinel]);
   const { replicas = 2, sentinels = 3, quorum = 2, masterName = 'flashguard' } = options;
-  const { sentinelPassword } = options;
+  const { sentinelPassword, tls } = options;
   const sentinelCli = (port: number) => [
-    ...['-h', '127.0.0.1', '-p', String(port)],
+    ...cliConnection(port, { tls }),
     ...(sentinelPassword === undefined ? [] : ['-a', sentinelPassword, '--no-auth-warning']),
   ];
   const servers: RedisServer[] = [];
@@ -248,11 +250,13 @@ export async function startRedisSentinel(
   try {
     // Any server may become the primary: none waits 5 s before serving a replica a full sync.
     const noSyncDelay = ['--repl-diskless-sync-delay', '0'];
-    const primary = await startRedis({ args: noSyncDelay });
+    // Any server may become a replica: each replicates over TLS when they serve it.
+    const serverArgs = [...noSyncDelay, ...(tls === undefined ? [] : ['--tls-replication', 'yes'])];
+    const primary = await startRedis({ args: serverArgs, tls });
     servers.push(primary);
     for (let i = 0; i < replicas; i++) {
       const replicaOf = ['--replicaof', '127.0.0.1', String(primary.port)];
-      servers.push(await startRedis({ args: [...noSyncDelay, ...replicaOf] }));
+      servers.push(await startRedis({ args: [...serverArgs, ...replicaOf], tls }));
     }
     for (let i = 0; i < sentinels; i++) {
       const port = await freePort();
@@ -260,7 +264,14 @@ export async function startRedisSentinel(
       writeFileSync(
         file,
         [
-          `port ${port}`,
+          ...(tls === undefined
+            ? [`port ${port}`]
+            : [
+                ...['port 0', `tls-port ${port}`, 'tls-replication yes', 'tls-auth-clients no'],
+                `tls-cert-file ${tls.certFile}`,
+                `tls-key-file ${tls.keyFile}`,
+                `tls-ca-cert-file ${tls.caFile}`,
+              ]),
           'bind 127.0.0.1',
           `dir ${dir}`,
           `logfile ${join(dir, `sentinel-${port}.log`)}`,
@@ -296,7 +307,7 @@ export async function startRedisSentinel(
   return {
     masterName,
     servers,
-    url: `redis+sentinel://${sentinelPorts.map((p) => `127.0.0.1:${p}`).join(',')}/${masterName}`,
+    url: `${tls === undefined ? 'redis' : 'rediss'}+sentinel://${sentinelPorts.map((p) => `127.0.0.1:${p}`).join(',')}/${masterName}`,
     primaryPort,
     newPrimary,
     async failover() {
@@ -308,10 +319,7 @@ export async function startRedisSentinel(
       await waitFor(
         `${String(count)} replicas of ${String(port)}`,
         async () => {
-          const info = await redisCli(
-            ['-h', '127.0.0.1', '-p', String(port)],
-            ['INFO', 'replication'],
-          );
+          const info = await redisCli(cliConnection(port, { tls }), ['INFO', 'replication']);
           const online = info.match(/^slave\d+:.*state=online/gm) ?? [];
           return online.length >= count ? true : undefined;
         },
