@@ -110,7 +110,71 @@ for (const crash of ['SIGKILL of the primary', 'SENTINEL FAILOVER'] as const) {
   });
 }
 
-test('sentinels that require a password: asked with sentinelPassword, and followed through a failover', async () => {
+interface Connection {
+  redisUrl: string;
+  args?: readonly string[];
+}
+
+/**
+ * What a Sentinel deployment's access rule means for sidecars: one connecting with `allowed`
+ * sells, follows a SENTINEL FAILOVER (the failover detector's own connection to the sentinels
+ * obeys the rule too) and sells again; one connecting with `denied` stays closed (503
+ * ledger-unavailable) and logs `why`. Returns the denied sidecar's log.
+ */
+async function onlyAllowedSells(
+  setup: RedisSentinelSetup,
+  allowed: Connection,
+  denied: Connection,
+  why: string,
+): Promise<string> {
+  const shop = await startShop();
+  const started: { stop(): Promise<void> }[] = [];
+  const sidecarOn = async (connection: Connection, waitForReady: boolean) => {
+    const sidecar = await startSidecar({
+      sale: flashSale(`sentinel-${randomUUID().slice(0, 8)}`, {
+        items: [{ sku: 'phone', stock: 10, perUserLimit: 1 }],
+      }),
+      upstream: shop.url,
+      ...connection,
+      waitForReady,
+    });
+    started.push(sidecar);
+    return sidecar;
+  };
+  const buy = (sidecarUrl: string) =>
+    fetch(`${sidecarUrl}/checkout`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-user-id': randomUUID() },
+      body: JSON.stringify({ sku: 'phone', quantity: 1 }),
+    });
+  try {
+    const sidecar = await sidecarOn(allowed, true);
+    assert.equal((await buy(sidecar.url)).status, 201);
+    await setup.failover();
+    await waitFor(
+      'a checkout on the new primary',
+      async () => ((await buy(sidecar.url)).status === 201 ? true : undefined),
+      { timeoutMs: 20_000, intervalMs: 200 },
+    );
+
+    const locked = await sidecarOn(denied, false);
+    await waitFor(`the sidecar to log "${why}"`, () =>
+      readFileSync(locked.logFile, 'utf8').includes(why) ? true : undefined,
+    );
+    const refused = await buy(locked.url);
+    assert.equal(refused.status, 503);
+    assert.equal(
+      ((await refused.json()) as { type: string }).type,
+      'https://flashguard.dev/problems/ledger-unavailable',
+    );
+    return readFileSync(locked.logFile, 'utf8');
+  } finally {
+    for (const s of started) await s.stop();
+    await shop.stop();
+  }
+}
+
+test('sentinels that require a password: asked with sentinelPassword, closed without it', async () => {
   const password = 's3ntinel+pw';
   const setup = await startRedisSentinel({
     replicas: 1,
@@ -118,109 +182,33 @@ test('sentinels that require a password: asked with sentinelPassword, and follow
     quorum: 1,
     sentinelPassword: password,
   });
-  const shop = await startShop();
-  const started: { stop(): Promise<void> }[] = [];
-  const sale = (name: string) =>
-    flashSale(name, { items: [{ sku: 'phone', stock: 10, perUserLimit: 1 }] });
-  const checkout = async (url: string, user: string) =>
-    fetch(`${url}/checkout`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-user-id': user },
-      body: JSON.stringify({ sku: 'phone', quantity: 1 }),
-    });
   try {
-    const sidecar = await startSidecar({
-      sale: sale(`sentinel-auth-${randomUUID().slice(0, 6)}`),
-      upstream: shop.url,
-      redisUrl: `${setup.url}?sentinelPassword=${encodeURIComponent(password)}`,
-    });
-    started.push(sidecar);
-    assert.equal((await checkout(sidecar.url, 'u1')).status, 201);
-    // The failover detector subscribes to the sentinels: that connection authenticates too.
-    await setup.failover();
-    await waitFor(
-      'a checkout on the new primary',
-      async () =>
-        (await checkout(sidecar.url, `u-${randomUUID()}`)).status === 201 ? true : undefined,
-      { timeoutMs: 20_000, intervalMs: 200 },
+    const log = await onlyAllowedSells(
+      setup,
+      { redisUrl: `${setup.url}?sentinelPassword=${encodeURIComponent(password)}` },
+      { redisUrl: setup.url },
+      'authentication refused by the sentinels',
     );
-
-    // Without the sentinels' password it cannot learn the primary: closed, and it says why.
-    const locked = await startSidecar({
-      sale: sale(`sentinel-noauth-${randomUUID().slice(0, 6)}`),
-      upstream: shop.url,
-      redisUrl: setup.url,
-      waitForReady: false,
-    });
-    started.push(locked);
-    await waitFor('the sidecar to explain the refusal', () =>
-      readFileSync(locked.logFile, 'utf8').includes('authentication refused by the sentinels')
-        ? true
-        : undefined,
-    );
-    const refused = await checkout(locked.url, 'u2');
-    assert.equal(refused.status, 503);
-    assert.equal(
-      ((await refused.json()) as { type: string }).type,
-      'https://flashguard.dev/problems/ledger-unavailable',
-    );
-    assert.ok(!readFileSync(locked.logFile, 'utf8').includes(password), 'no password in the log');
+    assert.ok(!log.includes(password), 'no password in the log');
   } finally {
-    for (const s of started) await s.stop();
-    await shop.stop();
     await setup.destroy();
   }
 });
 
-test('a Sentinel deployment on TLS: rediss+sentinel with the CA sells through a failover; without the CA, closed', async () => {
+test('a Sentinel deployment on TLS: rediss+sentinel with the CA, closed without it', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'flashguard-sentinel-tls-'));
   const tls = await createRedisTls(dir);
   const setup = await startRedisSentinel({ replicas: 1, sentinels: 2, quorum: 1, tls });
-  const shop = await startShop();
-  const started: { stop(): Promise<void> }[] = [];
-  const sale = (name: string) =>
-    flashSale(name, { items: [{ sku: 'phone', stock: 10, perUserLimit: 1 }] });
-  const checkout = async (url: string, user: string) =>
-    fetch(`${url}/checkout`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-user-id': user },
-      body: JSON.stringify({ sku: 'phone', quantity: 1 }),
-    });
   try {
     assert.match(setup.url, /^rediss\+sentinel:\/\//);
-    const sidecar = await startSidecar({
-      sale: sale(`sentinel-tls-${randomUUID().slice(0, 6)}`),
-      upstream: shop.url,
-      redisUrl: setup.url,
-      args: ['--redis-ca', tls.caFile],
-    });
-    started.push(sidecar);
-    assert.equal((await checkout(sidecar.url, 'u1')).status, 201);
-    await setup.failover();
-    await waitFor(
-      'a checkout on the new primary',
-      async () =>
-        (await checkout(sidecar.url, `u-${randomUUID()}`)).status === 201 ? true : undefined,
-      { timeoutMs: 20_000, intervalMs: 200 },
+    // ioredis reports an untrusted sentinel as a closed connection, not as a TLS error.
+    await onlyAllowedSells(
+      setup,
+      { redisUrl: setup.url, args: ['--redis-ca', tls.caFile] },
+      { redisUrl: setup.url },
+      'no sentinel answered',
     );
-
-    // Without the CA the sentinels' certificates are not trusted: closed, and it says where to look
-    // (ioredis reports an untrusted sentinel as a closed connection, not as a TLS error).
-    const untrusting = await startSidecar({
-      sale: sale(`sentinel-noca-${randomUUID().slice(0, 6)}`),
-      upstream: shop.url,
-      redisUrl: setup.url,
-      waitForReady: false,
-    });
-    started.push(untrusting);
-    await waitFor('the sidecar to explain the refusal', () =>
-      readFileSync(untrusting.logFile, 'utf8').includes('no sentinel answered') ? true : undefined,
-    );
-    const refused = await checkout(untrusting.url, 'u2');
-    assert.equal(refused.status, 503);
   } finally {
-    for (const s of started) await s.stop();
-    await shop.stop();
     await setup.destroy();
     rmSync(dir, { recursive: true, force: true });
   }
