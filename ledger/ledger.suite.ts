@@ -503,6 +503,19 @@ export function ledgerSuite(label: string, start: () => Promise<SuiteTarget>): v
         });
       });
 
+      test('a batch of settlements keeps the records for the sale plus its retention', async () => {
+        const ledger = new SaleLedger(client, newSale());
+        await ledger.preload(plan([{ sku: 'a', stock: 2, perUserLimit: 2 }]));
+        const keys = saleKeys(ledger.sale);
+        const r1 = await reserved(ledger, 'a', 'u1');
+        const r2 = await reserved(ledger, 'a', 'u2');
+        await client.persist(keys.orders); // as if no reserve had set the expiry
+        await Promise.all([ledger.confirm(r1, 'ok'), ledger.release(r2)]); // one script call
+        const expireAt = Number(await client.hget(keys.meta, 'expireAt'));
+        assert.ok(expireAt > Date.now());
+        assert.equal(Number(await client.call('PEXPIRETIME', keys.orders)), expireAt);
+      });
+
       test('in-doubt units stay held until the shop says', async () => {
         const ledger = new SaleLedger(client, newSale());
         await ledger.preload(plan([{ sku: 'a', stock: 3, perUserLimit: 3 }]));

@@ -40,7 +40,6 @@ test('rediss+sentinel:// is TLS to the sentinels and the data nodes, with one CA
   const options = sentinelOptions('rediss+sentinel://:pw@h:1/orders?sentinelPassword=s');
   assert.equal(options.enableTLSForSentinelMode, true);
   assert.deepEqual(options.tls, {});
-  assert.deepEqual(options.sentinelTLS, {});
   assert.equal(options.sentinelPassword, 's');
   const plain = sentinelOptions('redis+sentinel://h:1/orders');
   assert.equal(plain.enableTLSForSentinelMode, undefined);
@@ -49,11 +48,15 @@ test('rediss+sentinel:// is TLS to the sentinels and the data nodes, with one CA
 
   const ca = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
   const client = connectRedis('rediss+sentinel://h:1/orders', { tls: { ca }, lazyConnect: true });
+  const systemCas = connectRedis('rediss+sentinel://h:1/orders', { lazyConnect: true });
+  const noTls = connectRedis('redis+sentinel://h:1/orders', { lazyConnect: true });
   try {
     assert.deepEqual(client.options.tls, { ca });
     assert.deepEqual(client.options.sentinelTLS, { ca }, 'the sentinels trust the same CA');
+    assert.deepEqual(systemCas.options.sentinelTLS, {}, 'TLS to the sentinels, system CAs');
+    assert.equal(noTls.options.sentinelTLS, undefined);
   } finally {
-    client.disconnect();
+    for (const c of [client, systemCas, noTls]) c.disconnect();
   }
 });
 

@@ -75,8 +75,8 @@ export function sentinelOptions(url: string): RedisOptions {
     ...(username ? { username: decodeURIComponent(username) } : {}),
     ...(password === undefined ? {} : { password: decodeURIComponent(password) }),
     ...sentinelAuth,
-    // The same TLS for the sentinels (connectRedis copies a CA given as `tls` to them).
-    ...(secure === 's' ? { enableTLSForSentinelMode: true, tls: {}, sentinelTLS: {} } : {}),
+    // TLS to the data nodes; connectRedis gives the sentinels the same `tls` (and its CA).
+    ...(secure === 's' ? { enableTLSForSentinelMode: true, tls: {} } : {}),
     // Learn of a switch of primary from the sentinels at once, not at the next error.
     failoverDetector: true,
     // No offline queue applies to the sentinels too: ask them again, quickly at first.
@@ -85,8 +85,8 @@ export function sentinelOptions(url: string): RedisOptions {
 }
 
 /**
- * A client for `redis://`, `rediss://` (TLS), `redis+sentinel://` and `rediss+sentinel://` (TLS) URLs, credentials included
- * in the URL. A private CA for `rediss://` comes as `{ tls: { ca } }`.
+ * A client for `redis://`, `rediss://` (TLS), `redis+sentinel://` and `rediss+sentinel://` (TLS)
+ * URLs, credentials included in the URL. A private CA for TLS comes as `{ tls: { ca } }`.
  */
 export function connectRedis(url: string, overrides: RedisOptions = {}): Redis {
   if (SENTINEL_URL.test(url)) {

@@ -9,6 +9,7 @@
 local meta, orders, pending, indoubt = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local channel = ARGV[1]
 local changed = 0
+local recorded = false -- an entry rewrote its record in orders
 
 local function settle(stock, users, id, sku, action, outcome)
   -- The orders hash expires after the retention period; the in-doubt index does not.
@@ -49,8 +50,7 @@ local function settle(stock, users, id, sku, action, outcome)
   end
   redis.call('HSET', orders, id, format_record(r))
   if outcome ~= '' then redis.call('HSET', orders, id .. '#outcome', outcome) end
-  local expireAt = redis.call('HGET', meta, 'expireAt')
-  if expireAt then redis.call('PEXPIREAT', orders, expireAt) end
+  recorded = true
   return { 'settled', from, r.state }
 end
 
@@ -58,6 +58,11 @@ local replies = {}
 for i = 1, (#ARGV - 1) / 4 do
   local a = 2 + 4 * (i - 1)
   replies[i] = settle(KEYS[3 + 2 * i], KEYS[4 + 2 * i], ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3])
+end
+if recorded then
+  -- Once per batch, as reserve does: the records live for the sale plus the retention period.
+  local expireAt = redis.call('HGET', meta, 'expireAt')
+  if expireAt then redis.call('PEXPIREAT', orders, expireAt) end
 end
 if changed > 0 then redis.call('HINCRBY', meta, 'seq', changed) end
 return replies
