@@ -158,14 +158,17 @@ async function onlyAllowedSells(
     );
 
     const locked = await sidecarOn(denied, false);
-    await waitFor(`the sidecar to log "${why}"`, () =>
-      readFileSync(locked.logFile, 'utf8').includes(why) ? true : undefined,
+    // Its Redis clients start before it listens: until then a checkout finds no listener.
+    const refused = await waitFor('the closed sidecar to answer', () =>
+      buy(locked.url).catch(() => undefined),
     );
-    const refused = await buy(locked.url);
     assert.equal(refused.status, 503);
     assert.equal(
       ((await refused.json()) as { type: string }).type,
       'https://flashguard.dev/problems/ledger-unavailable',
+    );
+    await waitFor(`the sidecar to log "${why}"`, () =>
+      readFileSync(locked.logFile, 'utf8').includes(why) ? true : undefined,
     );
     return readFileSync(locked.logFile, 'utf8');
   } finally {
