@@ -218,15 +218,31 @@ async function directRun(bed: TestBed, seconds: number, thinkMs = 0): Promise<Sa
   return sample;
 }
 
-interface RefRoute {
+/** A reference server of the bench's own: the bare route or the floor guard. */
+interface RefServer {
   url: string;
   process: ManagedProcess;
 }
 
 /** The bare route gets exactly what the sidecar gets on the reject path. */
-function refRun(bed: TestBed, ref: RefRoute, seconds: number, thinkMs = 0): Promise<Sample> {
+function refRun(bed: TestBed, ref: RefServer, seconds: number, thinkMs = 0): Promise<Sample> {
   const load: Load = { url: ref.url, sku: LIMITED, mode: 'guarded', seconds, thinkMs };
   return measure(bed, load, ref.process.pid);
+}
+
+/** The floor guard gets exactly what the sidecar gets on the admit path; the shop takes all. */
+async function floorRun(
+  bed: TestBed,
+  floor: RefServer,
+  seconds: number,
+  thinkMs = 0,
+): Promise<Sample> {
+  const load: Load = { url: floor.url, sku: PLENTY, mode: 'guarded', seconds, thinkMs };
+  const sample = await measure(bed, load, floor.process.pid);
+  if (sample.errors.status > 0) {
+    throw new Error(`the shop refused ${sample.errors.status} checkouts through the floor guard`);
+  }
+  return sample;
 }
 
 /** The storm: full load at a SKU with `stock` units until well after it sold out. */
@@ -262,16 +278,19 @@ async function soldOutAnswer(sidecar: RunningSidecar): Promise<string> {
   return body;
 }
 
-async function startRefRoute(dir: string, bodyBytes: number): Promise<RefRoute> {
+interface References {
+  route: RefServer;
+  floor: RefServer;
+}
+
+/** Starts bench/NAME.ts on a free port; it answers GET /ready once it can take load. */
+async function startRefServer(dir: string, name: string, args: string[]): Promise<RefServer> {
   const port = await freePort();
-  const logFile = join(dir, 'ref-route.log');
+  const logFile = join(dir, `${name}.log`);
   const proc = startProcess({
-    name: 'ref-route',
+    name,
     command: process.execPath,
-    args: [
-      join(import.meta.dirname, 'ref-route.ts'),
-      ...['--listen', `127.0.0.1:${port}`, '--body-bytes', String(bodyBytes)],
-    ],
+    args: [join(import.meta.dirname, `${name}.ts`), '--listen', `127.0.0.1:${port}`, ...args],
     logFile,
   });
   const url = `http://127.0.0.1:${port}`;
@@ -287,22 +306,28 @@ async function alternate(rounds: number, sides: (() => Promise<void>)[], label: 
   }
 }
 
-async function peakRounds(bed: TestBed, ref: RefRoute, plan: Plan) {
-  const peaks = { ref: [] as Sample[], direct: [] as Sample[], admit: [] as Sample[] };
+async function peakRounds(bed: TestBed, refs: References, plan: Plan) {
+  const peaks = {
+    ref: [] as Sample[],
+    direct: [] as Sample[],
+    admit: [] as Sample[],
+    floor: [] as Sample[],
+  };
   await alternate(
     plan.rounds,
     [
-      async () => void peaks.ref.push(await refRun(bed, ref, plan.peakSeconds)),
+      async () => void peaks.ref.push(await refRun(bed, refs.route, plan.peakSeconds)),
       async () => void peaks.direct.push(await directRun(bed, plan.peakSeconds)),
       async () => void peaks.admit.push(await admitRun(bed, plan.peakSeconds)),
+      async () => void peaks.floor.push(await floorRun(bed, refs.floor, plan.peakSeconds)),
     ],
-    'full speed: bare route, direct, admit',
+    'full speed: bare route, direct, admit, floor guard',
   );
   return peaks;
 }
 
 /** The sold-out answer against the bare route, both at full speed, pair by pair. */
-async function rejectPairs(bed: TestBed, ref: RefRoute, plan: Plan) {
+async function rejectPairs(bed: TestBed, ref: RefServer, plan: Plan) {
   const pairs = { ref: [] as Sample[], reject: [] as Awaited<ReturnType<typeof rejectRun>>[] };
   await alternate(
     plan.rejectPairs,
@@ -316,16 +341,23 @@ async function rejectPairs(bed: TestBed, ref: RefRoute, plan: Plan) {
 }
 
 /** All three at one rate: the added latency, and CPU per request without batching differences. */
-async function halfLoadRounds(bed: TestBed, ref: RefRoute, plan: Plan, thinkMs: number) {
-  const paced = { guarded: [] as Sample[], direct: [] as Sample[], ref: [] as Sample[] };
+async function halfLoadRounds(bed: TestBed, refs: References, plan: Plan, thinkMs: number) {
+  const paced = {
+    guarded: [] as Sample[],
+    direct: [] as Sample[],
+    ref: [] as Sample[],
+    floor: [] as Sample[],
+  };
+  const seconds = plan.pacedSeconds;
   await alternate(
     plan.rounds,
     [
-      async () => void paced.guarded.push(await admitRun(bed, plan.pacedSeconds, thinkMs)),
-      async () => void paced.direct.push(await directRun(bed, plan.pacedSeconds, thinkMs)),
-      async () => void paced.ref.push(await refRun(bed, ref, plan.pacedSeconds, thinkMs)),
+      async () => void paced.guarded.push(await admitRun(bed, seconds, thinkMs)),
+      async () => void paced.direct.push(await directRun(bed, seconds, thinkMs)),
+      async () => void paced.ref.push(await refRun(bed, refs.route, seconds, thinkMs)),
+      async () => void paced.floor.push(await floorRun(bed, refs.floor, seconds, thinkMs)),
     ],
-    'half load: admit, direct, bare route',
+    'half load: admit, direct, bare route, floor guard',
   );
   return paced;
 }
@@ -394,15 +426,23 @@ export async function stormBenchmark({
     const storm = await stormRun(bed, plan.stormStock, plan.stormSeconds);
 
     const soldOutBody = await soldOutAnswer(sidecar);
-    const ref = await startRefRoute(dir, Buffer.byteLength(soldOutBody));
+    const ref = await startRefServer(dir, 'ref-route', [
+      ...['--body-bytes', String(Buffer.byteLength(soldOutBody))],
+    ]);
     stops.push(() => ref.process.stop());
     await refRun(bed, ref, plan.warmSeconds);
+    const floor = await startRefServer(dir, 'floor-guard', [
+      ...['--upstream', shop.url, '--redis', redis.url],
+    ]);
+    stops.push(() => floor.process.stop());
+    await floorRun(bed, floor, plan.warmSeconds);
+    const refs: References = { route: ref, floor };
 
     const pairs = await rejectPairs(bed, ref, plan);
-    const peaks = await peakRounds(bed, ref, plan);
+    const peaks = await peakRounds(bed, refs, plan);
     const halfRate = median(peaks.admit.map((s) => s.perSecond)) / 2;
     const thinkMs = (PACED_CONNECTIONS * 1000) / halfRate;
-    const paced = await halfLoadRounds(bed, ref, plan, thinkMs);
+    const paced = await halfLoadRounds(bed, refs, plan, thinkMs);
 
     const rejectRatios = pairRatios(pairs.reject, pairs.ref, (s) => s.perSecond);
     const rejectVsRef = median(rejectRatios);
@@ -417,9 +457,9 @@ export async function stormBenchmark({
     const soldOutAnswers = pairs.reject.reduce((sum, s) => sum + s.requests, 0);
     const redisCmdsPerAnswer =
       Object.values(soldOutCalls).reduce((sum, n) => sum + n, 0) / soldOutAnswers;
-    const addedP99 = median(
-      paced.guarded.map((s, i) => s.p99Ms - (paced.direct[i]?.p99Ms ?? Number.NaN)),
-    );
+    const addedP99Of = (guard: Sample[]) =>
+      median(guard.map((s, i) => s.p99Ms - (paced.direct[i]?.p99Ms ?? Number.NaN)));
+    const addedP99 = addedP99Of(paced.guarded);
     const allRuns = [
       storm.sample,
       ...Object.values(pairs).flat(),
@@ -457,6 +497,20 @@ export async function stormBenchmark({
       ref_cpu_us_per_req: medianOf(peaks.ref, (s) => s.serverCpuUsPerRequest),
       sidecar_cpu_vs_ref: round(cpuVsRef, 2),
       sidecar_cpu_us_per_reject: medianOf(pairs.reject, (s) => s.serverCpuUsPerRequest),
+      // The floor (bench/floor-guard.ts): a guard with none of the sidecar's logic on the same
+      // stack (node:http, two ioredis script calls, an undici forward) under the admit load, at
+      // full speed and at the half-load rate. No guard on this stack goes below it.
+      floor_per_s: medianOf(peaks.floor, (s) => s.perSecond, 0),
+      floor_cpu_us_per_req: medianOf(peaks.floor, (s) => s.serverCpuUsPerRequest),
+      floor_cpu_vs_ref: round(
+        roundRatio(peaks.floor, peaks.ref, (s) => s.serverCpuUsPerRequest),
+        2,
+      ),
+      sidecar_cpu_vs_floor: round(
+        roundRatio(peaks.admit, peaks.floor, (s) => s.serverCpuUsPerRequest),
+        2,
+      ),
+      floor_added_p99_ms_half_load: round(addedP99Of(paced.floor), 2),
       // Redis while sold out: only the sidecar's once-a-second poll and reaper are left.
       redis_cmds_per_answer: round(redisCmdsPerAnswer, 5),
       redis_cmds_sold_out: soldOutCalls,
@@ -471,6 +525,7 @@ export async function stormBenchmark({
         sidecar_cpu_us_per_admit: medianOf(paced.guarded, (s) => s.serverCpuUsPerRequest),
         ref_cpu_us_per_req: medianOf(paced.ref, (s) => s.serverCpuUsPerRequest),
         sidecar_cpu_vs_ref: round(cpuVsRefSameRate, 2),
+        floor_cpu_us_per_req: medianOf(paced.floor, (s) => s.serverCpuUsPerRequest),
         // Per-request CPU rises at low rates (less batching, more wakeups): half the peak rate
         // can still fill the servers' core.
         server_cores_busy_pct: bySide(paced, (s) => s.serverCoresBusyPct),
