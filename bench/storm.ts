@@ -8,7 +8,9 @@
 //    load straight at the demo shop;
 //  - CPU time per request from the OS, of the sidecar on the admit path and of the bare route;
 //  - Redis commands per answer while sold out;
-//  - the p99 the sidecar adds at half its peak admit rate.
+//  - the p99 the sidecar adds at half its peak admit rate;
+//  - the floor: a guard with none of the sidecar's logic on the same clients (bench/floor-guard.ts)
+//    under the admit load, at full speed and at half load: what no guard on this stack goes below.
 // wrk is pinned to one core and every server to the others, so the load generator does not take
 // CPU from what it measures; each run records how busy both sides were.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -340,7 +342,7 @@ async function rejectPairs(bed: TestBed, ref: RefServer, plan: Plan) {
   return pairs;
 }
 
-/** All three at one rate: the added latency, and CPU per request without batching differences. */
+/** All four at one rate: the added latency, and CPU per request without batching differences. */
 async function halfLoadRounds(bed: TestBed, refs: References, plan: Plan, thinkMs: number) {
   const paced = {
     guarded: [] as Sample[],
@@ -426,13 +428,13 @@ export async function stormBenchmark({
     const storm = await stormRun(bed, plan.stormStock, plan.stormSeconds);
 
     const soldOutBody = await soldOutAnswer(sidecar);
-    const ref = await startRefServer(dir, 'ref-route', [
-      ...['--body-bytes', String(Buffer.byteLength(soldOutBody))],
-    ]);
+    const bodyBytes = String(Buffer.byteLength(soldOutBody));
+    const ref = await startRefServer(dir, 'ref-route', ['--body-bytes', bodyBytes]);
     stops.push(() => ref.process.stop());
     await refRun(bed, ref, plan.warmSeconds);
     const floor = await startRefServer(dir, 'floor-guard', [
-      ...['--upstream', shop.url, '--redis', redis.url],
+      ...['--upstream', shop.url],
+      ...['--redis', redis.url],
     ]);
     stops.push(() => floor.process.stop());
     await floorRun(bed, floor, plan.warmSeconds);
