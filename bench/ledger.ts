@@ -126,6 +126,9 @@ async function runReferenceSide(server: RedisServer, requests: number, round: nu
       k.stock(SKU),
       k.users(SKU),
       k.events,
+      // No ledger seen yet, as a sidecar's first reserve.
+      '',
+      '0',
       '__rand_int__',
       SKU,
       '__rand_int__',

@@ -267,6 +267,72 @@ export function ledgerSuite(label: string, start: () => Promise<SuiteTarget>): v
     });
 
     describe('reserve', () => {
+      /** The sale's keys as they are now, to put back later: a Redis restored from a copy. */
+      async function copyOf(ledger: SaleLedger, skus: readonly string[]) {
+        const k = saleKeys(ledger.sale);
+        const keys = [k.meta, k.orders, k.pending, k.indoubt];
+        for (const sku of skus) keys.push(k.stock(sku), k.users(sku));
+        const saved = await Promise.all(
+          keys.map(async (key) => ({
+            key,
+            dump: (await client.exists(key)) === 1 ? await client.dumpBuffer(key) : undefined,
+            ttl: await client.pttl(key),
+          })),
+        );
+        return async () => {
+          for (const { key, dump, ttl } of saved) {
+            if (dump === undefined) await client.del(key);
+            else await client.restore(key, Math.max(ttl, 0), dump, 'REPLACE');
+          }
+        };
+      }
+
+      test('a ledger behind what the caller saw is halted before anything is reserved', async () => {
+        const ledger = new SaleLedger(client, newSale());
+        await ledger.preload(plan([{ sku: 'a', stock: 5, perUserLimit: 5 }]));
+        const restoreOlderCopy = await copyOf(ledger, ['a']);
+        const { seq: before } = await snapshotOf(ledger);
+        await reserved(ledger, 'a', 'u1');
+        await reserved(ledger, 'a', 'u2');
+        // Redis comes back from the copy: the two reservations, and their seq, are gone.
+        await restoreOlderCopy();
+        assert.equal((await counts(ledger, 'a')).available, 5);
+
+        const outcome = await ledger.reserve({ sku: 'a', user: 'u3', quantity: 1, ttlMs: TTL });
+        assert.equal(outcome.kind, 'halted');
+        assert.match(
+          outcome.reason,
+          new RegExp(`went back in time \\(seq ${before}, a sidecar had seen ${before + 2}\\)`),
+        );
+        assert.deepEqual(await counts(ledger, 'a'), {
+          total: 5,
+          available: 5,
+          reserved: 0,
+          sold: 0,
+          inDoubt: 0,
+        });
+        // Halted for every caller, one that never saw the newer state included (a restarted
+        // sidecar), with the first reason kept.
+        assert.equal((await ledger.snapshot())?.halted, outcome.reason);
+        const restarted = new SaleLedger(client, ledger.sale);
+        const again = await restarted.reserve({ sku: 'a', user: 'u4', quantity: 1, ttlMs: TTL });
+        assert.deepEqual(again, outcome);
+        assert.equal((await counts(ledger, 'a')).available, 5);
+      });
+
+      test('a caller moves on to a new ledger of the same sale without halting it', async () => {
+        const ledger = new SaleLedger(client, newSale());
+        const items = [{ sku: 'a', stock: 5, perUserLimit: 5 }];
+        await ledger.preload(plan(items));
+        for (const user of ['u1', 'u2', 'u3']) await reserved(ledger, 'a', user);
+        // The sale is deleted and loaded again: another ledger, its seq starting over.
+        await ledger.destroy();
+        await ledger.preload(plan(items));
+        assert.ok((await snapshotOf(ledger)).seq < 4);
+        await reserved(ledger, 'a', 'u1');
+        assert.equal((await counts(ledger, 'a')).reserved, 1);
+      });
+
       test('reserves and answers every refusal with its reason', async () => {
         const ledger = new SaleLedger(client, newSale());
         await ledger.preload(plan([{ sku: 'a', stock: 3, perUserLimit: 2 }]));

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import {
+  advanceMark,
   invariantViolations,
   LedgerArgumentError,
   MAX_QUANTITY,
@@ -76,6 +77,21 @@ describe('Ledger API arguments', () => {
       });
     });
   }
+});
+
+describe('the ledger mark a reserve caller keeps', () => {
+  const mark = { ledgerId: 'L1', seq: 10 };
+  test('starts at the first ledger seen and only moves forward on it', () => {
+    assert.deepEqual(advanceMark(undefined, mark), mark);
+    assert.deepEqual(advanceMark(mark, { ledgerId: 'L1', seq: 12 }), { ledgerId: 'L1', seq: 12 });
+    // A lower seq is a ledger gone back in time, halted by the script: the mark stays ahead.
+    assert.equal(advanceMark(mark, { ledgerId: 'L1', seq: 3 }), mark);
+  });
+  test('starts over on another ledger; a reply without one (no sale) changes nothing', () => {
+    assert.deepEqual(advanceMark(mark, { ledgerId: 'L2', seq: 1 }), { ledgerId: 'L2', seq: 1 });
+    assert.equal(advanceMark(mark, { ledgerId: '', seq: 0 }), mark);
+    assert.equal(advanceMark(undefined, { ledgerId: '', seq: 0 }), undefined);
+  });
 });
 
 describe('reservation ids', () => {

@@ -16,6 +16,7 @@ import { TurnBatcher } from './batch.ts';
 import { formatSaleEvent, type SaleEvent } from './events.ts';
 import { saleKeys, type SaleKeys, type SaleRef } from './keys.ts';
 import {
+  LedgerReplyError,
   parsePreloadReply,
   parseReserveReply,
   parseSettleReply,
@@ -174,10 +175,42 @@ function checkReservation(reservation: Reservation): Reservation {
   return { id: checkReservationId(reservation.id), sku: checkSku(reservation.sku) };
 }
 
+/** The newest state of the ledger a caller has seen: its id and mutation counter. */
+export interface LedgerMark {
+  ledgerId: string;
+  seq: number;
+}
+
+/**
+ * The mark after a reserve reply: the same ledger only moves forward (replies on one connection
+ * come in Redis' order, and a seq below the mark halts the ledger in the script); another ledger,
+ * the sale deleted and loaded again, starts over.
+ */
+export function advanceMark(
+  mark: LedgerMark | undefined,
+  seen: LedgerMark,
+): LedgerMark | undefined {
+  if (seen.ledgerId === '') return mark;
+  if (mark?.ledgerId !== seen.ledgerId || seen.seq > mark.seq) return seen;
+  return mark;
+}
+
+/** A reserve script's reply: one reply per entry, then the ledger's id and seq. */
+function reserveReplies(reply: unknown, entries: number): { replies: unknown[]; seen: LedgerMark } {
+  const all = batchReplies(reply, entries + 2);
+  const [ledgerId, seq] = all.slice(entries);
+  if (typeof ledgerId !== 'string' || typeof seq !== 'number') {
+    throw new LedgerReplyError('reserve', reply);
+  }
+  return { replies: all.slice(0, entries), seen: { ledgerId, seq } };
+}
+
 export class SaleLedger {
   readonly sale: SaleRef;
   readonly #client: LedgerClient;
   readonly #keys: SaleKeys;
+  /** Sent with every reserve, so a ledger that went back in time is halted before it sells. */
+  #mark: LedgerMark | undefined;
   readonly #reserves: TurnBatcher<ReserveEntry, ReserveResult>;
   readonly #settles: TurnBatcher<SettleEntry, unknown>;
 
@@ -262,7 +295,7 @@ export class SaleLedger {
   async #reserveBatch(entries: readonly ReserveEntry[]): Promise<ReserveResult[]> {
     const k = this.#keys;
     const keys = [k.meta, k.orders, k.pending];
-    const args: (string | number)[] = [k.events];
+    const args: (string | number)[] = [k.events, this.#mark?.ledgerId ?? '', this.#mark?.seq ?? 0];
     for (const { reservation, user, quantity, ttlMs } of entries) {
       keys.push(k.stock(reservation.sku), k.users(reservation.sku));
       args.push(reservation.id, reservation.sku, user, quantity, ttlMs);
@@ -272,7 +305,9 @@ export class SaleLedger {
       ack === undefined
         ? { reply: await runScript(this.#client, 'reserve', keys, args), acknowledged: 0 }
         : await runScriptThenWait(this.#client, 'reserve', keys, args, ack);
-    const outcomes = batchReplies(reply, entries.length).map((r, i) =>
+    const { replies, seen } = reserveReplies(reply, entries.length);
+    this.#mark = advanceMark(this.#mark, seen);
+    const outcomes = replies.map((r, i) =>
       parseReserveReply(r, (entries[i] as ReserveEntry).reservation),
     );
     if (ack !== undefined && acknowledged < ack.replicas) {

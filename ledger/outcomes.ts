@@ -28,7 +28,10 @@ export type ReserveOutcome =
   | { kind: 'unknown-sku' }
   /** No ledger is loaded for this sale. */
   | { kind: 'no-sale' }
-  /** The operator halted the ledger: it went back in time or was replaced (docs/reliability.md). */
+  /**
+   * The ledger is halted: the operator found it went back in time or was replaced, or a reserve
+   * found it behind what its caller had seen (docs/reliability.md).
+   */
   | { kind: 'halted'; reason: string };
 
 export type SettleAction = 'confirm' | 'release' | 'in-doubt';

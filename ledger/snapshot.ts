@@ -20,6 +20,8 @@ export interface LedgerSnapshot {
   seq: number;
   window: { startMs: number; endMs: number };
   items: ItemCounts[];
+  /** Why reserves are refused, once the ledger is halted (ledger/scripts/halt.lua, reserve.lua). */
+  halted?: string;
 }
 
 export interface ReservationRecord {
@@ -77,6 +79,7 @@ export function parseSnapshotReply(
     generation: num(meta[1]),
     seq: num(meta[2]),
     window: { startMs: num(meta[3]), endMs: num(meta[4]) },
+    ...(typeof meta[6] === 'string' ? { halted: meta[6] } : {}),
     items: stocks.map((s, i) => ({
       sku: skus[i] ?? '',
       total: num(s[0]),

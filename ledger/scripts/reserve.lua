@@ -2,13 +2,25 @@
 -- answers as if it were its own call (a later entry sees what an earlier one reserved). A batch
 -- holds the checkouts one sidecar received in one event-loop turn (ledger/batch.ts).
 -- KEYS: meta, orders, pending, then stock and users of each entry
--- ARGV: channel, then id, sku, user, qty, ttlMs of each entry
--- Reply: one {outcome, ...details} per entry; see ledger/outcomes.ts.
+-- ARGV: channel, the ledgerId and seq the caller last saw ('' and 0 for none), then id, sku,
+--       user, qty, ttlMs of each entry
+-- Reply: one {outcome, ...details} per entry (see ledger/outcomes.ts), then the ledgerId and the
+--        seq after this call, for the caller to remember.
 local meta, orders, pending = KEYS[1], KEYS[2], KEYS[3]
-local channel = ARGV[1]
-local m = redis.call('HMGET', meta, 'start', 'end', 'expireAt', 'halted')
+local channel, seenLedger, seenSeq = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local m = redis.call('HMGET', meta, 'start', 'end', 'expireAt', 'halted', 'ledgerId', 'seq')
 local now = now_ms()
 local reserved = 0
+local seq = tonumber(m[6] or '0')
+
+-- The ledger the caller saw, now with fewer mutations: Redis restarted from an older copy or
+-- failed over to a replica that missed writes, so units already sold may be on sale again. Halt
+-- it as the operator does (halt.lua), before anything is reserved from it.
+if not m[4] and m[5] and m[5] == seenLedger and seq < seenSeq then
+  m[4] = 'the ledger went back in time (seq ' .. seq .. ', a sidecar had seen ' .. seenSeq
+    .. '): Redis restarted from an older state or failed over to a replica that missed writes'
+  redis.call('HSET', meta, 'halted', m[4])
+end
 
 local function reserve(stock, users, id, sku, user, qty, ttl)
   -- Idempotency first: a repeated id answers as the first request did, even after the window.
@@ -51,13 +63,15 @@ local function reserve(stock, users, id, sku, user, qty, ttl)
 end
 
 local replies = {}
-for i = 1, (#ARGV - 1) / 5 do
-  local a = 2 + 5 * (i - 1)
+for i = 1, (#ARGV - 3) / 5 do
+  local a = 4 + 5 * (i - 1)
   replies[i] = reserve(KEYS[2 + 2 * i], KEYS[3 + 2 * i], ARGV[a], ARGV[a + 1], ARGV[a + 2],
     tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]))
 end
 if reserved > 0 then
   redis.call('PEXPIREAT', orders, m[3])
-  redis.call('HINCRBY', meta, 'seq', reserved)
+  seq = redis.call('HINCRBY', meta, 'seq', reserved)
 end
+replies[#replies + 1] = m[5] or ''
+replies[#replies + 1] = seq
 return replies
