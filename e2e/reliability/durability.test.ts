@@ -1,13 +1,15 @@
 // Durability on one redis-server with an append-only file (appendfsync everysec): SIGKILL of
 // redis-server mid-storm and a restart from its AOF lose nothing the shop committed and oversell
-// nothing; and the ledger marker refuses to preload over a ledger that vanished or went back in
-// time (what an OS crash losing the last second of the AOF would leave).
+// nothing; a sidecar that sold from a ledger halts it when Redis comes back from an older copy;
+// and the ledger marker refuses to preload over a ledger that vanished or went back in time (what
+// an OS crash losing the last second of the AOF would leave).
 import assert from 'node:assert/strict';
-import { cpSync, rmSync } from 'node:fs';
+import { cpSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { invariantViolations, SaleLedger, type LedgerSnapshot } from '../../ledger/index.ts';
+import { waitFor } from '../support/process.ts';
 import { startRedis, type RedisServer } from '../support/redis.ts';
 import {
   flashSale,
@@ -16,6 +18,7 @@ import {
   type RunningShop,
   type RunningSidecar,
 } from '../support/sidecar.ts';
+import { checkoutOnce, type CheckoutAnswer } from './client.ts';
 import { stormWithCrash } from './storm-kill.ts';
 
 const STOCK = 300;
@@ -100,6 +103,72 @@ test('SIGKILL of redis-server mid-storm, restart from the AOF: nothing lost, not
   assert.ok(item.sold + item.reserved >= result.committed, JSON.stringify(item));
   // The marker: the restarted ledger is the one seen before the crash, not older.
   assert.equal((await preloadAgain(after, lastSeen)).kind, 'unchanged');
+});
+
+/** Checks out until the sidecar reaches Redis again, then gives its answer. */
+function checkoutOnceReachable(
+  origin: string,
+  order: Parameters<typeof checkoutOnce>[1],
+): Promise<CheckoutAnswer> {
+  return waitFor(`an answer for ${order.user} from a sidecar that reaches Redis`, async () => {
+    const answer = await checkoutOnce(origin, order);
+    const detail = typeof answer.body.detail === 'string' ? answer.body.detail : '';
+    return answer.status === 503 && /cannot be reached|not loaded/.test(detail)
+      ? undefined
+      : answer;
+  });
+}
+
+test('a sidecar that sold from a ledger halts it once Redis comes back from an older copy', async () => {
+  const aof = join(redis.dir, 'appendonlydir');
+  const older = `${aof}.before-sales`;
+  const name = 'rewound';
+  const rewound = await startSidecar({
+    sale: flashSale(name, { items: [{ sku: SKU, stock: 10, perUserLimit: 2 }] }),
+    upstream: shop.url,
+    redisUrl: redis.url,
+  });
+  try {
+    const sales = new SaleLedger(client, { namespace: 'shop', name });
+    await restart(() => {
+      cpSync(aof, older, { recursive: true });
+    });
+    for (const user of ['ann', 'bob']) {
+      const sold = await checkoutOnceReachable(rewound.url, { user, key: user });
+      assert.equal(sold.status, 201, JSON.stringify(sold.body));
+    }
+    // An OS crash that lost the two sales: Redis restarts from the copy made before them.
+    await restart(() => {
+      rmSync(aof, { recursive: true });
+      cpSync(older, aof, { recursive: true });
+    });
+    const callsBefore = (await shop.stats()).checkoutCalls;
+    const refused = await checkoutOnceReachable(rewound.url, { user: 'cat', key: 'cat' });
+    assert.equal(refused.status, 503, JSON.stringify(refused.body));
+    assert.match(String(refused.body.type), /ledger-unavailable$/);
+    assert.match(String(refused.body.detail), /went back in time/);
+    assert.equal((await shop.stats()).checkoutCalls, callsBefore, 'the shop was not asked');
+    const halted = await sales.snapshot();
+    assert.ok(halted, 'the older ledger is in Redis');
+    assert.match(halted.halted ?? '', /went back in time \(seq \d+, a sidecar had seen \d+\)/);
+    // Nothing was reserved from it: the two lost sales stay unsold there, and nobody sells them.
+    assert.equal(halted.items[0]?.available, 10);
+    assert.equal((await checkoutOnce(rewound.url, { user: 'dan' })).status, 503);
+    assert.equal((await sales.snapshot())?.items[0]?.available, 10);
+    // Logged once for the sale, not once per refused checkout.
+    const logged = () =>
+      readFileSync(rewound.logFile, 'utf8')
+        .split('\n')
+        .filter((line) => line.includes('the sale ledger is halted'));
+    const lines = await waitFor('the halt in the log', () =>
+      logged().length > 0 ? logged() : undefined,
+    );
+    assert.equal(lines.length, 1, lines.join('\n'));
+    assert.match(lines[0] ?? '', new RegExp(`"sale":"shop/${name}".*went back in time`));
+  } finally {
+    await rewound.stop();
+    rmSync(older, { recursive: true, force: true });
+  }
 });
 
 test('a ledger that went back in time or vanished is refused, not reloaded', async () => {
