@@ -303,6 +303,31 @@ void describe('reconcile', () => {
     assert.match(plan.events[0]?.message ?? '', /went back in time \(seq 7\)/);
   });
 
+  it('fails a sale whose ledger a sidecar halted, without halting it again', () => {
+    // The loss was shorter than the status sync: the marker shows nothing, the halt does.
+    const reason = 'the ledger went back in time (seq 7, a sidecar had seen 8): …';
+    const plan = reconcile(
+      input({
+        status: { phase: 'Active', ledger: { id: 'L1', seq: 6 } },
+        snapshot: { ...full, halted: reason },
+      }),
+    );
+    assert.equal(plan.status.phase, 'Failed');
+    const ready = plan.status.conditions?.find((c) => c.type === 'Ready');
+    assert.equal(ready?.reason, 'LedgerHalted');
+    assert.match(
+      ready.message,
+      /halted \(the ledger went back in time \(seq 7, a sidecar had seen 8\).*checkouts get 503/,
+    );
+    assert.equal(plan.halt, undefined);
+    assert.equal(plan.preload, undefined);
+    assert.equal(plan.publish, undefined);
+    assert.deepEqual(
+      plan.events.map((e) => [e.type, e.reason]),
+      [['Warning', 'Failed']],
+    );
+  });
+
   it('fails a loaded ledger that is not the one the status remembers', () => {
     const plan = reconcile(input({ status: { ledger: { id: 'L0', seq: 3 } }, snapshot: full }));
     assert.equal(plan.status.phase, 'Failed');

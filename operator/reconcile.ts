@@ -194,6 +194,15 @@ export function reconcile(input: ReconcileInput): Plan {
   const marker = input.status?.ledger;
   const drift = loaded ? ledgerDrift(marker, snapshot) : undefined;
   if (drift !== undefined) return refusedPlan(input, drift);
+  // Halted by a sidecar's reserve that found the ledger behind what it had seen (a loss too
+  // short for the marker to show), or by an earlier reconcile: the sale cannot sell.
+  if (loaded && snapshot.halted !== undefined) {
+    return failed(
+      input,
+      'LedgerHalted',
+      `the ledger is halted (${snapshot.halted}); checkouts get 503 until the sale is deleted and re-created`,
+    );
+  }
   const preload = loaded
     ? undefined
     : preloadPlan(
