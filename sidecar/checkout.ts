@@ -225,8 +225,6 @@ export interface PipelineOptions {
   /** Replica-acknowledged mode (docs/reliability.md): an unacknowledged reserve is a 503. */
   replicaAck?: ReplicaAck;
   onSettleFailure: (reservation: Reservation, action: SettleAction, error: unknown) => void;
-  /** A reserve found the sale's ledger halted (by the operator, or by the reserve itself). */
-  onHalted: (sale: GuardedSale, reason: string) => void;
 }
 
 export interface RawRequest {
@@ -318,7 +316,6 @@ export class CheckoutPipeline {
     const refused = answerForReserve(reserved, sku);
     if (refused !== undefined) {
       sale.breaker.cancel(this.#options.clock());
-      if (reserved.kind === 'halted') this.#options.onHalted(sale, reserved.reason);
       if (reserved.kind === 'sold-out' && reserved.available === 0) sale.soldOut.add(sku);
       return refused;
     }

@@ -33,8 +33,6 @@ try {
   process.exit(2);
 }
 const clock = () => Date.now();
-/** The halt reason last logged per sale. */
-const haltsLogged = new Map<string, string>();
 const pipeline = new CheckoutPipeline({
   upstream,
   metrics,
@@ -45,12 +43,6 @@ const pipeline = new CheckoutPipeline({
       { reservation: reservation.id, action, err: error },
       'settle failed; the reaper will take it',
     );
-  },
-  onHalted: (sale, reason) => {
-    // Once per sale and reason, not once per checkout of a storm.
-    if (haltsLogged.get(sale.label) === reason) return;
-    haltsLogged.set(sale.label, reason);
-    log.error({ sale: sale.label, reason }, 'the sale ledger is halted; checkouts get 503');
   },
 });
 // Built before the Redis clients, so their first connection errors already have a JSON logger to
@@ -82,6 +74,9 @@ const syncOptions: SyncOptions = {
   metrics,
   onError: (s, error) => {
     log.warn({ sale: s.label, err: (error as Error).message }, 'sale sync failed');
+  },
+  onHalted: (s, reason) => {
+    log.error({ sale: s.label, reason }, 'the sale ledger is halted; checkouts get 503');
   },
 };
 const guarding =

@@ -64,6 +64,12 @@ export class SidecarMetrics {
     labelNames: ['sale', 'sku', 'result'] as const,
     registers: [this.registry],
   });
+  readonly ledgerHalted = new Gauge({
+    name: 'flashguard_ledger_halted',
+    help: "Whether the sale's ledger is halted (1): it went back in time or was replaced, and every checkout gets 503.",
+    labelNames: ['sale'] as const,
+    registers: [this.registry],
+  });
   readonly ledgerUp = new Gauge({
     name: 'flashguard_ledger_up',
     help: 'Whether the last ledger call of this sidecar succeeded (1) or not (0).',
@@ -86,6 +92,7 @@ export class SidecarMetrics {
     }
     for (const outcome of checkoutOutcomes) this.#duration.labels(outcome);
     this.breakerState.labels(sale).set(0);
+    this.ledgerHalted.labels(sale).set(0);
   }
 
   checkout(sale: string, sku: string, outcome: CheckoutOutcome, seconds: number): void {

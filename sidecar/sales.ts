@@ -26,6 +26,8 @@ export class GuardedSale {
   liveSidecars = 1;
   /** A ledger is loaded for the sale and the last poll reached it. */
   synced = false;
+  /** Why the sale's ledger refuses every reserve, as the last poll read it. */
+  halted: string | undefined;
 
   constructor(ref: SaleRef, settings: SaleSettings, client: LedgerClient, nowMs: number) {
     this.ref = ref;
@@ -82,6 +84,8 @@ export interface SyncOptions {
   clock: () => number;
   metrics: SidecarMetrics;
   onError: (sale: GuardedSale, error: unknown) => void;
+  /** The sale's ledger was found halted, or halted for another reason: once per change. */
+  onHalted: (sale: GuardedSale, reason: string) => void;
 }
 
 /** Polls and subscribes for every guarded sale until stopped. */
@@ -144,6 +148,12 @@ export class SaleSync {
       }
       sale.apply(settings, live, clock());
       sale.synced = snapshot !== undefined;
+      const halted = snapshot?.halted;
+      metrics.ledgerHalted.labels(sale.label).set(halted === undefined ? 0 : 1);
+      if (halted !== sale.halted) {
+        sale.halted = halted;
+        if (halted !== undefined) this.#options.onHalted(sale, halted);
+      }
       for (const item of snapshot?.items ?? []) {
         if (item.available === 0) sale.soldOut.add(item.sku);
         else sale.soldOut.delete(item.sku);

@@ -146,6 +146,19 @@ void describe("the chart's alerts, dashboard and adapter rule against real Prome
         `flashguard_breaker_state{${sidecar('checkout-1')},sale="shop/launch"}`,
         `0x${String(samples)}`,
       ),
+      // One pod's poll saw the halt after a minute, the other's not yet; another sale runs on.
+      series(
+        `flashguard_ledger_halted{${sidecar('checkout-0')},sale="shop/launch"}`,
+        `0 1x${String(samples)}`,
+      ),
+      series(
+        `flashguard_ledger_halted{${sidecar('checkout-1')},sale="shop/launch"}`,
+        `0x${String(samples)}`,
+      ),
+      series(
+        `flashguard_ledger_halted{${sidecar('checkout-1')},sale="shop/other"}`,
+        `0x${String(samples)}`,
+      ),
       series('flashguard_operator_leader{instance="op-a",job="operator"}', `1x${String(samples)}`),
       series('flashguard_operator_leader{instance="op-b",job="operator"}', `0x${String(samples)}`),
       // The leader: "phone" sold out with 3 units in doubt, its books balanced; "case" lost a unit.
@@ -184,6 +197,14 @@ void describe("the chart's alerts, dashboard and adapter rule against real Prome
         alertname: 'FlashguardBreakerOpen',
         exp_alerts: [
           expected('FlashguardBreakerOpen', { namespace: 'shop', sale: 'shop/launch' }, '2'),
+        ],
+      },
+      { eval_time: '0m', alertname: 'FlashguardLedgerHalted', exp_alerts: [] },
+      {
+        eval_time: after('FlashguardLedgerHalted'),
+        alertname: 'FlashguardLedgerHalted',
+        exp_alerts: [
+          expected('FlashguardLedgerHalted', { namespace: 'shop', sale: 'shop/launch' }, '1'),
         ],
       },
       {

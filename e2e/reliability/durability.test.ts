@@ -155,7 +155,7 @@ test('a sidecar that sold from a ledger halts it once Redis comes back from an o
     assert.equal(halted.items[0]?.available, 10);
     assert.equal((await checkoutOnce(rewound.url, { user: 'dan' })).status, 503);
     assert.equal((await sales.snapshot())?.items[0]?.available, 10);
-    // Logged once for the sale, not once per refused checkout.
+    // Logged once for the sale by its poll, not once per refused checkout or per poll.
     const logged = () =>
       readFileSync(rewound.logFile, 'utf8')
         .split('\n')
@@ -165,6 +165,9 @@ test('a sidecar that sold from a ledger halts it once Redis comes back from an o
     );
     assert.equal(lines.length, 1, lines.join('\n'));
     assert.match(lines[0] ?? '', new RegExp(`"sale":"shop/${name}".*went back in time`));
+    // The gauge the FlashguardLedgerHalted alert reads.
+    const metrics = await (await fetch(`${rewound.opsUrl}/metrics`)).text();
+    assert.match(metrics, new RegExp(`^flashguard_ledger_halted\\{sale="shop/${name}"\\} 1$`, 'm'));
   } finally {
     await rewound.stop();
     rmSync(older, { recursive: true, force: true });
