@@ -71,6 +71,26 @@ async function reserved(
   return outcome.reservation;
 }
 
+/** The sale's keys as they are now, to put back later: a Redis restored from a copy. */
+export async function copyOfSale(client: LedgerClient, sale: SaleRef, skus: readonly string[]) {
+  const k = saleKeys(sale);
+  const keys = [k.meta, k.orders, k.pending, k.indoubt];
+  for (const sku of skus) keys.push(k.stock(sku), k.users(sku));
+  const saved = await Promise.all(
+    keys.map(async (key) => ({
+      key,
+      dump: (await client.exists(key)) === 1 ? await client.dumpBuffer(key) : undefined,
+      ttl: await client.pttl(key),
+    })),
+  );
+  return async () => {
+    for (const { key, dump, ttl } of saved) {
+      if (dump === undefined) await client.del(key);
+      else await client.restore(key, Math.max(ttl, 0), dump, 'REPLACE');
+    }
+  };
+}
+
 export function ledgerSuite(label: string, start: () => Promise<SuiteTarget>): void {
   describe(`ledger on ${label}`, () => {
     let target: SuiteTarget;
@@ -267,30 +287,10 @@ export function ledgerSuite(label: string, start: () => Promise<SuiteTarget>): v
     });
 
     describe('reserve', () => {
-      /** The sale's keys as they are now, to put back later: a Redis restored from a copy. */
-      async function copyOf(ledger: SaleLedger, skus: readonly string[]) {
-        const k = saleKeys(ledger.sale);
-        const keys = [k.meta, k.orders, k.pending, k.indoubt];
-        for (const sku of skus) keys.push(k.stock(sku), k.users(sku));
-        const saved = await Promise.all(
-          keys.map(async (key) => ({
-            key,
-            dump: (await client.exists(key)) === 1 ? await client.dumpBuffer(key) : undefined,
-            ttl: await client.pttl(key),
-          })),
-        );
-        return async () => {
-          for (const { key, dump, ttl } of saved) {
-            if (dump === undefined) await client.del(key);
-            else await client.restore(key, Math.max(ttl, 0), dump, 'REPLACE');
-          }
-        };
-      }
-
       test('a ledger behind what the caller saw is halted before anything is reserved', async () => {
         const ledger = new SaleLedger(client, newSale());
         await ledger.preload(plan([{ sku: 'a', stock: 5, perUserLimit: 5 }]));
-        const restoreOlderCopy = await copyOf(ledger, ['a']);
+        const restoreOlderCopy = await copyOfSale(client, ledger.sale, ['a']);
         const { seq: before } = await snapshotOf(ledger);
         await reserved(ledger, 'a', 'u1');
         await reserved(ledger, 'a', 'u2');

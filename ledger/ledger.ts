@@ -306,11 +306,14 @@ export class SaleLedger {
         ? { reply: await runScript(this.#client, 'reserve', keys, args), acknowledged: 0 }
         : await runScriptThenWait(this.#client, 'reserve', keys, args, ack);
     const { replies, seen } = reserveReplies(reply, entries.length);
-    this.#mark = advanceMark(this.#mark, seen);
+    const unacknowledged = ack !== undefined && acknowledged < ack.replicas;
+    // In replica-ack mode only a state every replica holds may be the mark: a failover can lose
+    // the rest without losing a checkout that was forwarded, and must not halt the sale for it.
+    if (!unacknowledged) this.#mark = advanceMark(this.#mark, seen);
     const outcomes = replies.map((r, i) =>
       parseReserveReply(r, (entries[i] as ReserveEntry).reservation),
     );
-    if (ack !== undefined && acknowledged < ack.replicas) {
+    if (unacknowledged) {
       // Never forwarded, so undoing them is safe; if an undo fails too, its reservation stays
       // pending and the reaper holds it as in-doubt: undersold, never oversold.
       await Promise.all(

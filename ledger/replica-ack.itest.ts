@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { startRedis, type RedisServer } from '../e2e/support/redis.ts';
 import { waitFor } from '../e2e/support/process.ts';
 import { ReplicaAckError, SaleLedger } from './index.ts';
+import { copyOfSale } from './ledger.suite.ts';
 
 let primary: RedisServer;
 let replica: RedisServer;
@@ -84,4 +85,18 @@ test('after SCRIPT FLUSH the script is loaded again and still waited for', async
   });
   assert.equal(outcome.kind, 'reserved');
   assert.equal(await available(), (before ?? 0) - 1);
+});
+
+test('an unacknowledged reserve is not part of the mark: losing it halts nothing', async () => {
+  const sidecar = new SaleLedger(client, ledger.sale);
+  const acked = { replicas: 1, timeoutMs: 300 };
+  assert.equal((await sidecar.reserve({ ...request('k4'), replicaAck: acked })).kind, 'reserved');
+  const asTheReplicaHadIt = await copyOfSale(client, ledger.sale, ['a']);
+  await assert.rejects(
+    sidecar.reserve({ ...request('k5'), replicaAck: { replicas: 2, timeoutMs: 50 } }),
+    ReplicaAckError,
+  );
+  // A failover to a replica that missed the unacknowledged reserve and its undo.
+  await asTheReplicaHadIt();
+  assert.equal((await sidecar.reserve({ ...request('k6'), replicaAck: acked })).kind, 'reserved');
 });
